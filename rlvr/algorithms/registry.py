@@ -1,0 +1,106 @@
+"""Registries of named algorithm functions with declared, validated parameters.
+
+A registry is a ``dict[str, Spec]``. Each ``Spec`` declares the config-level parameter names its
+function takes (``params``), their defaults, and a validator, so adding an algorithm is one
+function plus one ``@register(...)`` line:
+
+    @register(ADVANTAGE_ESTIMATORS, "my_adv", {"tau": 1.0}, lambda p: check_number(p, "tau", low=0))
+    def my_adv(r: Tensor, tau: float) -> Tensor: ...
+
+``resolve`` fills the defaults, rejects unknown names and checks the values; every error is a
+ValueError that names the parameter and the value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from numbers import Real
+from typing import Any
+
+Checker = Callable[[Mapping[str, Any]], None]
+
+
+def _accept_all(params: Mapping[str, Any]) -> None:
+    """The validator of a function without constraints on its parameters."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A registered function: its parameters (config-level names) with their defaults."""
+
+    fn: Callable[..., Any]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    check: Checker = _accept_all
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The parameter names this function declares, in declaration order."""
+        return tuple(self.defaults)
+
+
+class Registry(dict[str, Spec]):
+    """Named ``Spec``s of one kind (``kind`` appears in error messages)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def lookup(self, name: str) -> Spec:
+        """The entry ``name``; ValueError listing the known names if there is none."""
+        if name not in self:
+            raise ValueError(f"unknown {self.kind} {name!r}; known: {sorted(self)}")
+        return self[name]
+
+    def resolve(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The defaults of ``name`` overlaid with ``params``, validated.
+
+        Raises:
+            ValueError: for an unknown name, a parameter ``name`` does not declare, or an
+                invalid value (the message names the parameter and the value).
+        """
+        spec = self.lookup(name)
+        unknown = sorted(set(params) - set(spec.params))
+        if unknown:
+            raise ValueError(f"{self.kind} {name!r} takes parameters {list(spec.params)}; "
+                             f"unknown: {unknown}")
+        resolved = {**spec.defaults, **params}
+        spec.check(resolved)
+        return resolved
+
+
+def register(registry: Registry, name: str, defaults: Mapping[str, Any] | None = None,
+             check: Checker = _accept_all) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: add the function to ``registry`` under ``name`` with parameter ``defaults``."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if name in registry:
+            raise ValueError(f"{registry.kind} {name!r} is already registered")
+        registry[name] = Spec(fn, dict(defaults or {}), check)
+        return fn
+
+    return decorate
+
+
+def check_number(params: Mapping[str, Any], key: str, *, low: float | None = None,
+                 high: float | None = None) -> None:
+    """Require ``params[key]`` to be a finite real number in [low, high] (a missing bound is
+    open); the ValueError reads e.g. ``beta_pos must be >= 0, got -0.1``."""
+    value = params[key]
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, got {value!r}")
+    if low is not None and high is not None:
+        if not low <= value <= high:
+            raise ValueError(f"{key} must be in [{low:g}, {high:g}], got {value!r}")
+    elif low is not None and value < low:
+        raise ValueError(f"{key} must be >= {low:g}, got {value!r}")
+    elif high is not None and value > high:
+        raise ValueError(f"{key} must be <= {high:g}, got {value!r}")
+
+
+def check_choice(params: Mapping[str, Any], key: str, choices: tuple[Any, ...]) -> None:
+    """Require ``params[key]`` to be one of ``choices``."""
+    value = params[key]
+    if isinstance(value, bool) or value not in choices:
+        raise ValueError(f"{key} must be one of {list(choices)}, got {value!r}")

@@ -1,0 +1,25 @@
+"""One entry point for problems: the synthetic arithmetic task or a registered benchmark."""
+
+from __future__ import annotations
+
+from rlvr.config import ArithConfig
+from rlvr.data import arith
+from rlvr.data.benchmarks import load_benchmark
+from rlvr.data.problem import Problem
+
+ARITH_TRAIN = "arith"
+ARITH_EVAL = {f"arith_l{level}": level for level in arith.LEVELS}
+
+
+def load_problems(name: str, split: str, data_dir: str | None, limit: int | None,
+                  task: ArithConfig) -> list[Problem]:
+    """Problems of ``name``: ``arith`` (training problems), ``arith_l1..3`` (held-out levels),
+    or any benchmark of rlvr/data/benchmarks.py (hub or ``data_dir``)."""
+    if name == ARITH_TRAIN:
+        problems = [p for p, _ in arith.train_set(task.levels, task.num_train, task.seed,
+                                                  task.num_eval)]
+    elif name in ARITH_EVAL:
+        problems = arith.eval_set(ARITH_EVAL[name], task.num_eval, task.seed)
+    else:
+        return load_benchmark(name, split, data_dir=data_dir, limit=limit)
+    return problems[:limit] if limit else problems

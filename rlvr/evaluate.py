@@ -1,0 +1,93 @@
+"""Evaluate any checkpoint or hub model: ``python -m rlvr.evaluate model.path=... eval=math5``.
+
+Uses the same config tree as training (model, eval, rollout groups). ``model.path`` may be a hub
+id, a local model directory, a full-fine-tune checkpoint's ``policy/`` directory, or a LoRA
+checkpoint's ``policy/`` directory (its ``adapter_config.json`` names the base model; the adapter
+is merged for evaluation). Results go to ``<output_dir>/eval/step_000000/<benchmark>.jsonl``
+(per problem: completions and scores, so they can be re-scored) and ``<output_dir>/eval.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+from rlvr.config import RunConfig, register_schema, validate
+from rlvr.data.datasets import load_problems
+from rlvr.data.prompts import encode_prompts
+from rlvr.evaluation.runner import EvalBenchmark, evaluate
+from rlvr.learner.policy import DTYPES
+from rlvr.models import resolve_model_path
+
+log = logging.getLogger(__name__)
+register_schema()
+
+
+def _merge_adapter(adapter_dir: Path, dtype: str, out_dir: Path) -> str:
+    """Fold a PEFT adapter into its base model and save the result where vLLM can load it."""
+    from peft import AutoPeftModelForCausalLM
+    from transformers import AutoTokenizer
+
+    model = AutoPeftModelForCausalLM.from_pretrained(adapter_dir, dtype=DTYPES[dtype])
+    model.merge_and_unload().save_pretrained(out_dir)
+    base = json.loads((adapter_dir / "adapter_config.json").read_text())["base_model_name_or_path"]
+    AutoTokenizer.from_pretrained(base).save_pretrained(out_dir)
+    return str(out_dir)
+
+
+def run_evaluation(run: RunConfig) -> dict[str, float]:
+    """Evaluate ``run.model`` on ``run.eval``'s benchmarks; returns the metrics."""
+    from transformers import AutoTokenizer
+
+    from rlvr.train import build_engine, resolve_device
+
+    device = resolve_device(run.device)
+    with tempfile.TemporaryDirectory(prefix="rlvr-eval-") as tmp:
+        local = Path(run.model.path).expanduser()
+        model_path = _merge_adapter(local, run.model.dtype, Path(tmp)) \
+            if (local / "adapter_config.json").exists() \
+            else resolve_model_path(run.model, run.data.arith)
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        benchmarks = []
+        for spec in run.eval.benchmarks:
+            problems = load_problems(spec.name, spec.split, run.eval.dir, spec.limit,
+                                     run.data.arith)
+            benchmarks.append(EvalBenchmark(spec, problems,
+                                            encode_prompts(problems, tokenizer, run.model.family)))
+        new_tokens = max([run.rollout.max_new_tokens,
+                          *(b.max_new_tokens or 0 for b in run.eval.benchmarks)])
+        longest = max(len(p) for b in benchmarks for p in b.prompt_ids)
+        policy = None
+        if run.rollout.engine == "hf":
+            from transformers import AutoModelForCausalLM
+
+            policy = AutoModelForCausalLM.from_pretrained(
+                model_path, dtype=DTYPES[run.model.dtype]).to(device).eval()
+        engine = build_engine(run, model_path, policy, tokenizer,
+                              [tokenizer.eos_token_id], longest + new_tokens, device)
+        out_dir = Path(run.output_dir)
+        with torch.no_grad():
+            metrics = evaluate(engine, benchmarks, step=0, out_dir=out_dir / "eval",
+                               default_max_new_tokens=run.rollout.max_new_tokens,
+                               pass_ks=run.eval.pass_k, seed=run.seed)
+    (out_dir / "eval.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    return metrics
+
+
+@hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run = validate(cfg)
+    metrics = run_evaluation(run)
+    width = max(map(len, metrics), default=0)
+    for key, value in sorted(metrics.items()):
+        print(f"{key:<{width}}  {value:.4f}")
+
+
+if __name__ == "__main__":
+    main()

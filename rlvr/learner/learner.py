@@ -1,0 +1,233 @@
+"""The policy update of one GRPO step: PPO epochs over mini-batches of micro-batches.
+
+Per step (DESIGN.md): old log-probs (only when the update is off-policy), then for each epoch and
+mini-batch, micro-batch forwards through the fused log-prob/entropy op, token weights, the policy
+loss with the mini-batch's global normaliser (so the accumulated gradient equals the mini-batch
+gradient), one clipped AdamW step per mini-batch. With one epoch and one mini-batch the update is
+on-policy and old log-probs are the current ones, detached: no extra forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rlvr.algorithms.losses import LossNormalizer, compute_policy_loss
+from rlvr.algorithms.weights import compute_combined_token_weights
+from rlvr.config import AlgorithmConfig, LearnerConfig
+from rlvr.learner.batching import collate, plan_micro_batches
+from rlvr.learner.forward import response_logprobs
+from rlvr.learner.policy import ReferencePolicy
+
+
+@dataclass
+class TrainBatch:
+    """One step's B = N x G rollouts, in group order.
+
+    Attributes:
+        prompt_ids, response_ids: token ids per row.
+        sampler_logprobs: [B, T] the rollout engine's log-probs, zero on padding.
+        response_mask: [B, T] 1.0 on response tokens.
+        advantages: [B] rollout advantages.
+    """
+
+    prompt_ids: list[list[int]]
+    response_ids: list[list[int]]
+    sampler_logprobs: Tensor
+    response_mask: Tensor
+    advantages: Tensor
+
+    def rows(self, index: list[int], width: int | None = None) -> dict[str, Any]:
+        """The rows ``index`` with response tensors cut to ``width`` columns."""
+        cols = slice(0, width)
+        return {
+            "prompts": [self.prompt_ids[i] for i in index],
+            "responses": [self.response_ids[i] for i in index],
+            "sampler_logprobs": self.sampler_logprobs[index, cols],
+            "advantages": self.advantages[index],
+        }
+
+
+@dataclass
+class UpdateResult:
+    """What the trainer logs and the diagnostics need from one update.
+
+    ``seq_logp`` [B]: length-normalised log-probs of each rollout under the pre-update policy;
+    ``entropy`` [B, T]: that policy's per-token entropy; ``token_weights`` [B, T]: the weights
+    applied to the loss (all detached).
+    """
+
+    metrics: dict[str, float]
+    seq_logp: Tensor
+    entropy: Tensor
+    token_weights: Tensor
+
+
+def lr_lambda(schedule: str, warmup_steps: int, total_steps: int):
+    """Multiplier of the peak learning rate at a training step: linear warm-up, then constant,
+    cosine to 0, or linear to 0 over the remaining steps."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        if schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        return max(0.0, 1.0 - progress)
+    return factor
+
+
+class Learner:
+    """Owns the optimiser and scheduler of ``policy`` and applies one update per step."""
+
+    def __init__(self, policy: nn.Module, cfg: LearnerConfig, algorithm: AlgorithmConfig, *,
+                 vocab_size: int, pad_id: int, temperature: float, max_new_tokens: int,
+                 total_steps: int, tis_cap: float | None, seed: int) -> None:
+        self.policy = policy
+        self.cfg = cfg
+        self.algorithm = algorithm
+        self.vocab_size = vocab_size
+        self.pad_id = pad_id
+        self.temperature = temperature
+        self.max_new_tokens = max_new_tokens
+        self.tis_cap = tis_cap
+        self.seed = seed
+        self.device = next(policy.parameters()).device
+        self.params = [p for p in policy.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, betas=tuple(cfg.betas),
+                                           weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(cfg.lr_schedule, cfg.warmup_steps, total_steps))
+        self.reference = ReferencePolicy(policy) if algorithm.loss.kl_coef > 0 else None
+
+    @property
+    def on_policy(self) -> bool:
+        return self.cfg.ppo_epochs == 1 and self.cfg.mini_batches == 1
+
+    def _micro_batches(self, rows: list[int], batch: TrainBatch) -> list[list[int]]:
+        lengths = [len(batch.prompt_ids[i]) + len(batch.response_ids[i]) for i in rows]
+        plan = plan_micro_batches(lengths, self.cfg.micro_batch_size,
+                                  self.cfg.max_tokens_per_micro_batch)
+        return [[rows[j] for j in mb] for mb in plan]
+
+    @torch.no_grad()
+    def _score_all(self, batch: TrainBatch, model: nn.Module) -> tuple[Tensor, Tensor]:
+        """[B, T] log-probs and entropies of every rollout under ``model``, no gradient."""
+        logp = torch.zeros_like(batch.response_mask)
+        entropy = torch.zeros_like(batch.response_mask)
+        for mb in self._micro_batches(list(range(len(batch.prompt_ids))), batch):
+            rows = batch.rows(mb)
+            seq = collate(rows["prompts"], rows["responses"], self.pad_id, self.device)
+            lp, ent = response_logprobs(model, seq, self.temperature, self.cfg.logprob_chunk)
+            width = lp.shape[1]
+            logp[mb, :width] = lp.to(logp.device)
+            entropy[mb, :width] = ent.to(entropy.device)
+        return logp, entropy
+
+    def sequence_logprobs(self, batch: TrainBatch) -> Tensor:
+        """[B] length-normalised log-probs under the current policy (for diagnostics)."""
+        logp, _ = self._score_all(batch, self.policy)
+        return (logp * batch.response_mask).sum(1) / batch.response_mask.sum(1)
+
+    def update(self, batch: TrainBatch, weight_params: dict[str, Any]) -> UpdateResult:
+        """One training step's policy update; returns metrics and pre-update statistics."""
+        mask = batch.response_mask
+        old_logp = old_entropy = ref_logp = None
+        if not self.on_policy:
+            old_logp, old_entropy = self._score_all(batch, self.policy)
+        if self.reference is not None:
+            with self.reference.context():
+                ref_logp, _ = self._score_all(batch, self.reference.model())
+        first_logp = torch.zeros_like(mask)
+        first_entropy = torch.zeros_like(mask)
+        first_weights = torch.ones_like(mask)
+        sums: dict[str, float] = defaultdict(float)
+        grad_norms: list[float] = []
+        loss_cfg = self.algorithm.loss
+        num_rows = len(batch.prompt_ids)
+        # mini-batch shuffles differ per step and replay identically after a resume
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003
+                                                  + self.scheduler.last_epoch)
+        for epoch in range(self.cfg.ppo_epochs):
+            order = torch.arange(num_rows) if epoch == 0 and self.cfg.mini_batches == 1 \
+                else torch.randperm(num_rows, generator=generator)
+            for mini in order.chunk(self.cfg.mini_batches):
+                mini_rows = mini.tolist()
+                norm = LossNormalizer(num_tokens=float(mask[mini_rows].sum()),
+                                      num_seqs=len(mini_rows), max_new_tokens=self.max_new_tokens)
+                for mb in self._micro_batches(mini_rows, batch):
+                    seq = collate(batch.rows(mb)["prompts"], batch.rows(mb)["responses"],
+                                  self.pad_id, self.device)
+                    logp, entropy = response_logprobs(self.policy, seq, self.temperature,
+                                                      self.cfg.logprob_chunk)
+                    width = logp.shape[1]
+                    rows = batch.rows(mb, width)
+                    mb_mask = seq.response_mask
+                    old = logp.detach() if old_logp is None \
+                        else old_logp[mb, :width].to(self.device)
+                    ent_old = entropy.detach() if old_entropy is None \
+                        else old_entropy[mb, :width].to(self.device)
+                    advantages = rows["advantages"].to(self.device)
+                    weights = compute_combined_token_weights(
+                        self.algorithm.token_weights, advantages, ent_old, mb_mask,
+                        self.vocab_size, weight_params)
+                    if epoch == 0:
+                        first_logp[mb, :width] = old.cpu()
+                        first_entropy[mb, :width] = ent_old.cpu()
+                        first_weights[mb, :width] = weights.cpu()
+                    is_weights = None
+                    if self.tis_cap is not None:
+                        sampler = rows["sampler_logprobs"].to(self.device)
+                        is_weights = torch.exp(old - sampler).clamp(max=self.tis_cap) * mb_mask
+                    out = compute_policy_loss(
+                        logp, old, advantages, mb_mask, weights, norm=norm,
+                        eps_low=loss_cfg.eps_low, eps_high=loss_cfg.eps_high,
+                        dual_clip=loss_cfg.dual_clip, agg=loss_cfg.agg,
+                        ent_coef=loss_cfg.ent_coef, entropy=entropy,
+                        kl_coef=loss_cfg.kl_coef,
+                        ref_logp=None if ref_logp is None else ref_logp[mb, :width].to(self.device),
+                        log_ratio_clamp=loss_cfg.log_ratio_clamp, is_weights=is_weights,
+                    )
+                    out.loss.backward()
+                    n_tok = float(mb_mask.sum())
+                    for key, value in out.stats.items():
+                        sums[key] += float(value) * n_tok
+                    sums["_tokens"] += n_tok
+                grad_norms.append(float(torch.nn.utils.clip_grad_norm_(self.params,
+                                                                       self.cfg.grad_clip)))
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+        lr = self.scheduler.get_last_lr()[0]
+        self.scheduler.step()
+        tokens = sums.pop("_tokens")
+        metrics = {f"loss/{k}": v / tokens for k, v in sums.items()}
+        metrics["optim/grad_norm"] = sum(grad_norms) / len(grad_norms)
+        metrics["optim/grad_norm_max"] = max(grad_norms)
+        metrics["optim/lr"] = lr
+        metrics["optim/updates"] = float(len(grad_norms))
+        metrics.update(_mismatch_metrics(first_logp, batch.sampler_logprobs, mask))
+        seq_logp = (first_logp * mask).sum(1) / mask.sum(1)
+        return UpdateResult(metrics=metrics, seq_logp=seq_logp, entropy=first_entropy,
+                            token_weights=first_weights)
+
+
+def _mismatch_metrics(learner_logp: Tensor, sampler_logp: Tensor, mask: Tensor
+                      ) -> dict[str, float]:
+    """How far the sampler's log-probs are from the learner's, and the importance ratio
+    pi_learner / pi_sampler, over response tokens."""
+    on = mask.bool()
+    diff = (learner_logp - sampler_logp)[on]
+    ratio = diff.exp()
+    return {
+        "mismatch/abs_logp_diff_mean": float(diff.abs().mean()),
+        "mismatch/abs_logp_diff_max": float(diff.abs().max()),
+        "mismatch/is_ratio_mean": float(ratio.mean()),
+        "mismatch/is_ratio_max": float(ratio.max()),
+        "mismatch/is_ratio_min": float(ratio.min()),
+    }

@@ -1,0 +1,79 @@
+"""Loading the policy (full fine-tune or LoRA), its merged weights, and its reference policy."""
+
+from __future__ import annotations
+
+import copy
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM
+
+from rlvr.config import LoraConfig
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_policy(path: str, dtype: str, lora: LoraConfig, device: torch.device,
+                gradient_checkpointing: bool = False, revision: str | None = None,
+                trust_remote_code: bool = False) -> nn.Module:
+    """A causal LM in train mode; wrapped in a PEFT LoRA adapter when ``lora.enabled``."""
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=DTYPES[dtype], revision=revision, trust_remote_code=trust_remote_code,
+    ).to(device)
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    if lora.enabled:
+        from peft import LoraConfig as PeftLoraConfig
+        from peft import get_peft_model
+
+        model = get_peft_model(model, PeftLoraConfig(
+            r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+            target_modules=list(lora.target_modules), task_type="CAUSAL_LM",
+        ))
+    model.train()
+    return model
+
+
+def is_lora(policy: nn.Module) -> bool:
+    return hasattr(policy, "peft_config")
+
+
+@torch.no_grad()
+def merged_lora_state_dict(policy: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights of a PEFT LoRA model with W + scale * B A folded in, under the base model's
+    checkpoint names (``model.layers.0.self_attn.q_proj.weight``, no ``lora_`` tensors)."""
+    base = policy.get_base_model()
+    merged: dict[str, torch.Tensor] = {}
+    for name, module in base.named_modules():
+        if hasattr(module, "base_layer") and hasattr(module, "get_delta_weight"):
+            weight = module.base_layer.weight
+            for adapter in module.active_adapters:
+                weight = weight + module.get_delta_weight(adapter).to(weight.dtype)
+            merged[f"{name}.weight"] = weight
+            if module.base_layer.bias is not None:
+                merged[f"{name}.bias"] = module.base_layer.bias
+    for name, tensor in base.state_dict().items():
+        if ".lora_" not in name and ".base_layer." not in name:
+            merged[name] = tensor
+    return merged
+
+
+class ReferencePolicy:
+    """The frozen policy the k3 KL penalty compares to (METHODS.md section 3).
+
+    For LoRA it is the same model with the adapter disabled (no second copy); for a full
+    fine-tune it is a frozen copy taken at construction.
+    """
+
+    def __init__(self, policy: nn.Module) -> None:
+        self._policy = policy
+        self._copy = None if is_lora(policy) else \
+            copy.deepcopy(policy).eval().requires_grad_(False)
+
+    def model(self) -> nn.Module:
+        return self._policy if self._copy is None else self._copy
+
+    def context(self) -> AbstractContextManager:
+        return self._policy.disable_adapter() if self._copy is None else nullcontext()

@@ -1,0 +1,52 @@
+"""Canonical text of a final answer, so that equal answers written differently compare equal."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+_TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mbox|mathbf)\s*\{([^{}]*)\}")
+_DROP = ("\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\ ", "$", "\\displaystyle")
+_DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°")
+_THOUSANDS = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d,]|\.\d)")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
+_SIMPLE_FRAC = re.compile(r"^(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}$")
+_SLASH_FRAC = re.compile(r"^(-?\d+)/(\d+)$")
+_UNITS = re.compile(
+    r"\s*(?:units?|cm|centimeters?|meters?|m|km|inches|inch|feet|foot|ft|miles?|dollars?|cents?|"
+    r"degrees?|hours?|minutes?|seconds?|days?|weeks?|years?|pounds?|kg|grams?|g|liters?|mph)\^?\d?$"
+)
+
+
+def normalize_answer(answer: str) -> str:
+    """Strip formatting that does not change the value: ``\\text{}``, ``\\left``/``\\right``,
+    spacing commands, ``$``, degrees, a trailing period, thousands commas, trailing unit words,
+    ``\\dfrac``/``\\tfrac`` -> ``\\frac``, a percent sign; then remove spaces."""
+    s = answer.strip()
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    for token in _DROP:
+        s = s.replace(token, "")
+    s = _TEXT_WRAPPERS.sub(r"\1", s)
+    s = _DEGREES.sub("", s)
+    s = s.replace("\\%", "").replace("%", "")
+    s = s.strip().rstrip(".").strip()
+    s = _UNITS.sub("", s).strip()
+    s = _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), s)
+    return s.replace(" ", "")
+
+
+def as_number(answer: str) -> Fraction | None:
+    """The exact value of a normalised integer, decimal or simple fraction, else None."""
+    if _NUMBER.fullmatch(answer):
+        return Fraction(answer)
+    frac = _SIMPLE_FRAC.match(answer)
+    if frac:
+        sign, num, den = frac.groups()
+        if int(den) == 0:
+            return None
+        value = Fraction(int(num), int(den))
+        return -value if sign else value
+    slash = _SLASH_FRAC.match(answer)
+    if slash and int(slash.group(2)) != 0:
+        return Fraction(int(slash.group(1)), int(slash.group(2)))
+    return None

@@ -1,0 +1,113 @@
+"""The one metrics sink: ``metrics.jsonl`` in the run directory, mirrored to Weights & Biases.
+
+Every record is ``{"step": k, **metrics}``. On resume from the checkpoint taken after step k, the
+records of steps > k (written by the interrupted run after that checkpoint) are dropped, so the
+file of a resumed run reads like the file of an uninterrupted one.
+
+W&B mode ``auto``: ``WANDB_MODE`` if set, else online when an API key is configured
+(``WANDB_API_KEY`` or a netrc entry for api.wandb.ai), else offline (no login, no network).
+"""
+
+from __future__ import annotations
+
+import json
+import netrc
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rlvr.config import LoggerConfig
+
+
+def resolve_wandb_mode(mode: str) -> str:
+    if mode != "auto":
+        return mode
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    try:
+        if netrc.netrc().authenticators("api.wandb.ai"):
+            return "online"
+    except (OSError, netrc.NetrcParseError):
+        pass
+    return "offline"
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"algorithm": {"beta_pos": 0.9}}`` -> ``{"algorithm.beta_pos": 0.9}``."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def truncate_jsonl(path: Path, last_step: int) -> None:
+    """Keep only the records of ``path`` with ``step <= last_step``."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line)["step"] <= last_step]
+    path.write_text("".join(f"{line}\n" for line in kept))
+
+
+class MetricsSink:
+    """Writes metrics, sample tables and the run summary to the run directory and to W&B."""
+
+    def __init__(self, run_dir: Path, cfg: LoggerConfig, config: dict[str, Any], *,
+                 name: str, group: str, tags: list[str], resume_step: int = 0,
+                 wandb_id: str | None = None) -> None:
+        self.run_dir = run_dir
+        self.metrics_path = run_dir / "metrics.jsonl"
+        self.samples_path = run_dir / "samples.jsonl"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for path in (self.metrics_path, self.samples_path):
+            if resume_step:
+                truncate_jsonl(path, resume_step)
+            else:
+                path.unlink(missing_ok=True)
+        self._wandb = None
+        mode = resolve_wandb_mode(cfg.wandb_mode)
+        if mode != "disabled":
+            import wandb
+
+            self._wandb = wandb.init(
+                project=cfg.project, entity=cfg.entity, group=cfg.group or group,
+                job_type=cfg.job_type, tags=[*tags, *cfg.tags], name=name,
+                config=flatten(config), dir=str(run_dir), mode=mode, id=wandb_id,
+                resume="allow" if wandb_id else None,
+            )
+        self.wandb_id = self._wandb.id if self._wandb is not None else None
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        record = {"step": step, **metrics}
+        with self.metrics_path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._wandb is not None:
+            self._wandb.log(metrics, step=step)
+
+    def log_samples(self, step: int, columns: list[str], rows: Iterable[list[Any]]) -> None:
+        """A table of sample rollouts: one jsonl record per row, one W&B table per call."""
+        rows = list(rows)
+        with self.samples_path.open("a") as f:
+            for row in rows:
+                f.write(json.dumps({"step": step, **dict(zip(columns, row, strict=True))}) + "\n")
+        if self._wandb is not None:
+            import wandb
+
+            self._wandb.log({"samples": wandb.Table(columns=columns, data=rows)}, step=step)
+
+    def summary(self, values: dict[str, Any]) -> None:
+        (self.run_dir / "summary.json").write_text(json.dumps(values, indent=2, sort_keys=True))
+        if self._wandb is not None:
+            self._wandb.summary.update(values)
+
+    def finish(self) -> None:
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None
