@@ -4,8 +4,9 @@ Default step shape: the tiny model, 16 prompts x 8 rollouts, 64 new tokens, GRPO
 For each engine the loop's ``Trainer.step`` runs ``--steps`` times after ``--warmup`` steps; the
 floor is one bare ``engine.generate`` of the same batch plus one bare learner pass (forward
 through the same fused log-prob op, backward of a plain policy-gradient loss, AdamW step),
-interleaved with the loop steps so both see the same machine load. The loop has no hidden
-overhead when its median step is <= 1.05 x the median floor.
+right after each loop step on the same prompts, seeds and rollouts, so both see the same machine
+load. The loop has no hidden overhead when the median of the per-step ratios step / floor is
+<= 1.05.
 
     python benchmarks/step_time.py [--engines vllm hf] [--steps 10] [--warmup 3]
 
@@ -25,9 +26,9 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from rlvr.config import register_schema, validate
+from rlvr.data.prompts import PromptStream
 from rlvr.learner.batching import collate
 from rlvr.learner.forward import response_logprobs
-from rlvr.rollout.base import SamplingSpec
 from rlvr.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,18 +58,18 @@ def measure(engine: str, steps: int, warmup: int, out_dir: str) -> dict[str, flo
     run = validate(cfg)
     trainer = Trainer(run, {})
     stage_times: dict[str, list[float]] = {s: [] for s in (*STAGES, "step")}
-    floors, gens, learns = [], [], []
+    floors, gens, learns, ratios = [], [], [], []
     try:
         for step in range(steps + warmup):
+            position = trainer.stream.position
             metrics = trainer.step(step)
-            idx = list(range(step * run.prompts_per_step, (step + 1) * run.prompts_per_step))
-            prompts = [trainer.prompts[i % len(trainer.prompts)] for i in idx]
-            sampling = SamplingSpec(n=run.rollout.n, temperature=run.rollout.temperature,
-                                    top_p=1.0, max_new_tokens=run.rollout.max_new_tokens,
-                                    seed=10_000 + step)
+            # the floor: the same prompts, seeds and rollouts as the loop's step, bare
+            replay = PromptStream(trainer.stream.size, trainer.stream.seed, position)
+            prompts = [trainer.prompts[i] for i in replay.take(run.prompts_per_step)]
             start = time.perf_counter()
-            rollouts = trainer.engine.generate(prompts, sampling)
+            trainer.engine.generate(prompts, trainer.rollout_sampling(step))
             gen = time.perf_counter() - start
+            _, rollouts, _, _ = trainer.last_step_samples
             learn = bare_learner_pass(
                 trainer, [p for p in prompts for _ in range(run.rollout.n)],
                 rollouts.response_ids)
@@ -80,12 +81,13 @@ def measure(engine: str, steps: int, warmup: int, out_dir: str) -> dict[str, flo
             gens.append(gen)
             learns.append(learn)
             floors.append(gen + learn)
+            ratios.append(metrics["time/step"] / (gen + learn))
     finally:
         trainer.close()
     row = {k: statistics.median(v) for k, v in stage_times.items()}
     row.update(floor_generate=statistics.median(gens), floor_learner=statistics.median(learns),
                floor=statistics.median(floors))
-    row["ratio"] = row["step"] / row["floor"]
+    row["ratio"] = statistics.median(ratios)
     return row
 
 
@@ -104,7 +106,7 @@ def main() -> None:
         for engine in args.engines:
             rows[engine] = measure(engine, args.steps, args.warmup, tmp)
     header = ("| engine | generate | reward | update | sync | **step** | floor: generate | "
-              "floor: learner | **floor** | step / floor |")
+              "floor: learner | **floor** | median step / floor |")
     lines = [
         f"Median seconds per step over {args.steps} steps ({args.warmup} warm-up), tiny model, "
         f"16 prompts x 8 rollouts, 64 new tokens, {os.cpu_count()} CPU cores, "

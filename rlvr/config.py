@@ -348,7 +348,8 @@ class LoggerConfig:
 
 @dataclass
 class RunConfig:
-    """The whole run. ``prompts_per_step`` prompts x ``rollout.n`` rollouts per step."""
+    """The whole run. ``prompts_per_step`` prompts x ``rollout.n`` rollouts per step;
+    ``total_steps=0`` only evaluates the starting policy."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
@@ -369,7 +370,8 @@ class RunConfig:
     logprob_gain_every: int = 0
 
     def validate(self) -> None:
-        _require(self.total_steps >= 1, "total_steps", "must be >= 1", self.total_steps)
+        _require(self.total_steps >= 0, "total_steps", "must be >= 0 (0 evaluates the starting "
+                 "policy only)", self.total_steps)
         _require(self.prompts_per_step >= 1, "prompts_per_step", "must be >= 1",
                  self.prompts_per_step)
         _require(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0",

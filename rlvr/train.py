@@ -83,21 +83,17 @@ def build_engine(run: RunConfig, model_path: str, policy: torch.nn.Module, token
                       on_cpu=device.type == "cpu")
 
 
-def pad_right(rows: list[list[float]], width: int) -> torch.Tensor:
-    out = torch.zeros(len(rows), width)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = torch.tensor(row)
-    return out
-
-
 def to_train_batch(prompts: list[list[int]], rollouts: Rollouts, advantages: torch.Tensor
                    ) -> TrainBatch:
-    width = max(len(r) for r in rollouts.response_ids)
+    """The learner's view of a step: response-aligned [B, T] tensors, zero-padded."""
+    lengths = [len(r) for r in rollouts.response_ids]
+    width = max(lengths)
     return TrainBatch(
         prompt_ids=prompts,
         response_ids=rollouts.response_ids,
-        sampler_logprobs=pad_right(rollouts.logprobs, width),
-        response_mask=pad_right([[1.0] * len(r) for r in rollouts.response_ids], width),
+        sampler_logprobs=torch.tensor([row + [0.0] * (width - len(row))
+                                       for row in rollouts.logprobs]),
+        response_mask=(torch.arange(width) < torch.tensor(lengths)[:, None]).float(),
         advantages=advantages.flatten(),
     )
 
@@ -115,10 +111,14 @@ class Trainer:
     """One run: builds model, data, learner and engine (restoring the latest checkpoint), then
     ``fit`` loops over ``step``, evaluating and checkpointing on schedule."""
 
-    def __init__(self, run: RunConfig, resolved_config: dict[str, Any]) -> None:
+    def __init__(self, run: RunConfig, resolved_config: dict[str, Any],
+                 engine: RolloutEngine | None = None) -> None:
+        """``engine``: an existing rollout engine of the same model to reuse (its weights are
+        replaced by this run's policy); None builds one."""
         from transformers import AutoTokenizer
 
         self.run = run
+        self.started = time.perf_counter()
         self.device = resolve_device(run.device)
         self.run_dir = Path(run.output_dir)
         algo = run.algorithm
@@ -158,9 +158,10 @@ class Trainer:
         self.eval_history = [tuple(x) for x in state.get("eval_history", [])]
         self.last_eval: dict[str, float] = state.get("last_eval", {})
         eos_ids = sorted({self.tokenizer.eos_token_id, *_generation_eos(self.policy)})
-        self.engine = build_engine(run, self.model_path, self.policy, self.tokenizer, eos_ids,
-                                   self._max_model_len(), self.device)
-        if checkpoint is not None:
+        self.owns_engine = engine is None
+        self.engine = engine or build_engine(run, self.model_path, self.policy, self.tokenizer,
+                                             eos_ids, self._max_model_len(), self.device)
+        if checkpoint is not None or not self.owns_engine:
             self.engine.sync_weights(self.policy)
         self.sink = MetricsSink(
             self.run_dir, run.logger, resolved_config, name=self.run_dir.name,
@@ -177,6 +178,13 @@ class Trainer:
         new_tokens += [b.max_new_tokens for b in run.eval.benchmarks if b.max_new_tokens]
         return max(prompt_lengths) + max(new_tokens)
 
+    def rollout_sampling(self, step: int) -> SamplingSpec:
+        """How step ``step`` samples; its seeds depend only on the run seed and the step."""
+        rollout = self.run.rollout
+        return SamplingSpec(n=rollout.n, temperature=rollout.temperature, top_p=rollout.top_p,
+                            max_new_tokens=rollout.max_new_tokens,
+                            seed=self.run.seed * 1_000_003 + step * self.run.prompts_per_step)
+
     def step(self, step: int) -> dict[str, float]:
         """One GRPO step on the next ``prompts_per_step`` prompts; returns its metrics."""
         run, algo, n = self.run, self.run.algorithm, self.run.rollout.n
@@ -184,11 +192,8 @@ class Trainer:
         step_start = time.perf_counter()
         batch_idx = self.stream.take(run.prompts_per_step)
         step_prompts = [self.prompts[i] for i in batch_idx]
-        sampling = SamplingSpec(n=n, temperature=run.rollout.temperature,
-                                top_p=run.rollout.top_p, max_new_tokens=run.rollout.max_new_tokens,
-                                seed=run.seed * 1_000_003 + step * run.prompts_per_step)
         with timer("generate"):
-            rollouts = self.engine.generate(step_prompts, sampling)
+            rollouts = self.engine.generate(step_prompts, self.rollout_sampling(step))
         with timer("reward"):
             answers = [self.problems[i].answer for i in batch_idx for _ in range(n)]
             rewards = torch.tensor(score_batch(rollouts.texts, answers)).view(-1, n)
@@ -230,9 +235,10 @@ class Trainer:
         step_seconds = time.perf_counter() - step_start
         metrics.update({f"time/{k}": v for k, v in timer.seconds.items()})
         metrics["time/step"] = step_seconds
+        metrics["time/elapsed"] = time.perf_counter() - self.started
         metrics["throughput/tokens_per_s"] = float(lengths.sum()) / step_seconds
         metrics["throughput/gen_tokens_per_s"] = float(lengths.sum()) / timer.seconds["generate"]
-        self._last_samples = (batch_idx, rollouts, answers, rewards)
+        self.last_step_samples = (batch_idx, rollouts, answers, rewards)
         return metrics
 
     def evaluate(self, step: int) -> dict[str, float]:
@@ -241,13 +247,14 @@ class Trainer:
                            out_dir=self.run_dir / "eval",
                            default_max_new_tokens=self.run.rollout.max_new_tokens,
                            pass_ks=self.run.eval.pass_k, seed=self.run.seed + 7919 * step)
+        metrics["time/elapsed"] = time.perf_counter() - self.started
         self.sink.log(step, metrics)
         self.last_eval = metrics
         self.eval_history.append((step, metrics["eval/average"]))
         return metrics
 
     def _log_samples(self, done: int) -> None:
-        batch_idx, rollouts, answers, rewards = self._last_samples
+        batch_idx, rollouts, answers, rewards = self.last_step_samples
         n, count = self.run.rollout.n, min(self.run.logger.samples_count, len(rollouts))
         self.sink.log_samples(done, ["prompt", "completion", "answer", "reward"], (
             [self.problems[batch_idx[i // n]].problem, rollouts.texts[i], answers[i],
@@ -291,7 +298,7 @@ class Trainer:
     def close(self) -> None:
         self.sink.finish()
         close = getattr(self.engine, "close", None)
-        if close is not None:
+        if self.owns_engine and close is not None:
             close()
 
 

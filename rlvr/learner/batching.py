@@ -99,3 +99,16 @@ def plan_micro_batches(lengths: list[int], max_rows: int, max_tokens: int | None
     if current:
         plan.append(current)
     return plan
+
+
+def split_to_count(plan: list[list[int]], count: int) -> list[list[int]]:
+    """Split the largest micro-batches until there are ``count`` (ranks of a data-parallel
+    learner must run the same number of forward passes). Needs ``count`` <= the rows in plan."""
+    plan = [list(mb) for mb in plan]
+    while len(plan) < count:
+        largest = max(range(len(plan)), key=lambda i: len(plan[i]))
+        if len(plan[largest]) < 2:
+            raise ValueError(f"cannot split {sum(map(len, plan))} rows into {count} micro-batches")
+        mb = plan.pop(largest)
+        plan[largest:largest] = [mb[: len(mb) // 2], mb[len(mb) // 2:]]
+    return plan

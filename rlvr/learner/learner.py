@@ -5,6 +5,10 @@ mini-batch, micro-batch forwards through the fused log-prob/entropy op, token we
 loss with the mini-batch's global normaliser (so the accumulated gradient equals the mini-batch
 gradient), one clipped AdamW step per mini-batch. With one epoch and one mini-batch the update is
 on-policy and old log-probs are the current ones, detached: no extra forward pass.
+
+With ``learner.strategy=fsdp`` under ``torchrun`` each rank updates on its own rollouts: the
+normaliser counts the whole mini-batch across ranks, the loss is scaled by the world size (FSDP
+averages gradients), and every rank runs the same number of micro-batches.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from torch import Tensor, nn
 from rlvr.algorithms.losses import LossNormalizer, compute_policy_loss
 from rlvr.algorithms.weights import compute_combined_token_weights
 from rlvr.config import AlgorithmConfig, LearnerConfig
-from rlvr.learner.batching import collate, plan_micro_batches
+from rlvr.learner import distributed
+from rlvr.learner.batching import collate, plan_micro_batches, split_to_count
 from rlvr.learner.forward import response_logprobs
 from rlvr.learner.policy import ReferencePolicy
 
@@ -99,6 +104,9 @@ class Learner:
         self.tis_cap = tis_cap
         self.seed = seed
         self.device = next(policy.parameters()).device
+        self.world = distributed.world_size()
+        if cfg.strategy == "fsdp":
+            distributed.shard(policy)
         self.params = [p for p in policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, betas=tuple(cfg.betas),
                                            weight_decay=cfg.weight_decay)
@@ -114,6 +122,8 @@ class Learner:
         lengths = [len(batch.prompt_ids[i]) + len(batch.response_ids[i]) for i in rows]
         plan = plan_micro_batches(lengths, self.cfg.micro_batch_size,
                                   self.cfg.max_tokens_per_micro_batch)
+        if self.world > 1:
+            plan = split_to_count(plan, int(distributed.all_reduce(len(plan), op="max")))
         return [[rows[j] for j in mb] for mb in plan]
 
     @torch.no_grad()
@@ -159,8 +169,10 @@ class Learner:
                 else torch.randperm(num_rows, generator=generator)
             for mini in order.chunk(self.cfg.mini_batches):
                 mini_rows = mini.tolist()
-                norm = LossNormalizer(num_tokens=float(mask[mini_rows].sum()),
-                                      num_seqs=len(mini_rows), max_new_tokens=self.max_new_tokens)
+                norm = LossNormalizer(
+                    num_tokens=distributed.all_reduce(float(mask[mini_rows].sum())),
+                    num_seqs=int(distributed.all_reduce(len(mini_rows))),
+                    max_new_tokens=self.max_new_tokens)
                 for mb in self._micro_batches(mini_rows, batch):
                     seq = collate(batch.rows(mb)["prompts"], batch.rows(mb)["responses"],
                                   self.pad_id, self.device)
@@ -194,7 +206,7 @@ class Learner:
                         ref_logp=None if ref_logp is None else ref_logp[mb, :width].to(self.device),
                         log_ratio_clamp=loss_cfg.log_ratio_clamp, is_weights=is_weights,
                     )
-                    out.loss.backward()
+                    (out.loss * self.world).backward()
                     n_tok = float(mb_mask.sum())
                     for key, value in out.stats.items():
                         sums[key] += float(value) * n_tok
@@ -205,8 +217,8 @@ class Learner:
                 self.optimizer.zero_grad(set_to_none=True)
         lr = self.scheduler.get_last_lr()[0]
         self.scheduler.step()
-        tokens = sums.pop("_tokens")
-        metrics = {f"loss/{k}": v / tokens for k, v in sums.items()}
+        tokens = distributed.all_reduce(sums.pop("_tokens"))
+        metrics = {f"loss/{k}": distributed.all_reduce(v) / tokens for k, v in sums.items()}
         metrics["optim/grad_norm"] = sum(grad_norms) / len(grad_norms)
         metrics["optim/grad_norm_max"] = max(grad_norms)
         metrics["optim/lr"] = lr

@@ -1,8 +1,9 @@
 """transformers ``generate`` rollout engine: samples from the learner's own policy module.
 
-It holds a reference to the policy, so there is nothing to sync: every generation sees the
-weights of the last optimiser step. Sampler log-probs are the log-softmax of ``generate``'s
-processed scores (temperature and top-p applied), the distribution the token was drawn from.
+It holds a reference to the policy module, so every generation sees the weights of the last
+optimiser step; ``sync_weights`` only adopts the module it is given (a new run's policy).
+Sampler log-probs are the log-softmax of ``generate``'s processed scores (temperature and top-p
+applied), the distribution the token was drawn from.
 """
 
 from __future__ import annotations
@@ -83,8 +84,7 @@ class HFEngine:
         return [logp[i, : len(r)].tolist() for i, r in enumerate(responses)]
 
     def sync_weights(self, policy: nn.Module) -> None:
-        if policy is not self.policy:
-            raise ValueError("the hf engine samples from the policy it was built with")
+        self.policy = policy
 
     def sleep(self) -> None:
         """Nothing to release: the engine is the policy."""

@@ -1,0 +1,62 @@
+"""Reading finished runs: their evaluation records, training curves and summaries."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class RunRecords:
+    """One run directory's ``metrics.jsonl``, split into evaluation and training records."""
+
+    path: Path
+    evals: list[dict]
+    steps: list[dict]
+
+    @classmethod
+    def load(cls, path: Path) -> RunRecords:
+        records = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()
+                   if line.strip()]
+        return cls(path, [r for r in records if "eval/average" in r],
+                   [r for r in records if "adv/reward_mean" in r])
+
+    def selected_eval(self, selection: str) -> dict:
+        """The evaluation record a table reports: ``final`` or ``best:<metric>``."""
+        if not self.evals:
+            raise ValueError(f"{self.path} has no evaluation records")
+        if selection == "final":
+            return self.evals[-1]
+        if selection.startswith("best:"):
+            metric = selection.removeprefix("best:")
+            return max(self.evals, key=lambda r: r.get(metric, -math.inf))
+        raise ValueError(f"unknown checkpoint selection {selection!r}: use final or best:<metric>")
+
+    def curve(self, key: str) -> tuple[list[int], list[float]]:
+        """(steps, values) of a metric over training or evaluation records."""
+        source = self.evals if key.startswith("eval/") else self.steps
+        points = [(r["step"], r[key]) for r in source if key in r]
+        return [p[0] for p in points], [p[1] for p in points]
+
+    def eval_spread(self) -> tuple[float, float]:
+        """Variance and std (population) of the eval average over all evaluations."""
+        values = [r["eval/average"] for r in self.evals]
+        if len(values) < 2:
+            return math.nan, math.nan
+        return statistics.pvariance(values), statistics.pstdev(values)
+
+
+def is_finished(run_dir: Path) -> bool:
+    """A run is finished when it wrote its summary (the last thing ``Trainer.fit`` does)."""
+    return (run_dir / "summary.json").exists()
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample std (0 for a single value) of finite values; NaN when none."""
+    finite = [v for v in values if not math.isnan(v)]
+    if not finite:
+        return math.nan, math.nan
+    return statistics.fmean(finite), statistics.stdev(finite) if len(finite) > 1 else 0.0

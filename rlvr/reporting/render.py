@@ -1,0 +1,140 @@
+"""A table's rows as markdown and csv, ours next to the paper's, and its training curves."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from pathlib import Path
+
+from rlvr.reporting.collect import RunRecords, mean_std
+from rlvr.reporting.tables import Table
+
+_BENCH = re.compile(r"^eval/(?P<name>[^/]+)/avg@\d+$")
+
+
+def benchmark_columns(runs: dict[str, list[RunRecords]], selection: str) -> list[str]:
+    """The avg@k metric keys present in the reported evaluations, in first-seen order."""
+    columns: list[str] = []
+    for records in runs.values():
+        for run in records:
+            for key in run.selected_eval(selection):
+                if _BENCH.match(key) and key not in columns:
+                    columns.append(key)
+    return columns
+
+
+def load_reference(path: Path | None) -> dict[str, dict[str, str]]:
+    """Paper numbers by row id, or nothing."""
+    if path is None or not path.exists():
+        return {}
+    with path.open() as f:
+        return {row["row"]: row for row in csv.DictReader(f)}
+
+
+def _cell(values: list[float]) -> str:
+    mean, std = mean_std(values)
+    if math.isnan(mean):
+        return "-"
+    return f"{100 * mean:.1f}" if len(values) == 1 else f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+
+def row_values(records: list[RunRecords], columns: list[str], selection: str
+               ) -> dict[str, list[float]]:
+    """Per reported quantity, one value per seed."""
+    out: dict[str, list[float]] = {c: [] for c in
+                                   [*columns, "eval/average", "best", "entropy", "eval_std"]}
+    for run in records:
+        chosen = run.selected_eval(selection)
+        for c in columns:
+            out[c].append(chosen.get(c, math.nan))
+        out["eval/average"].append(chosen["eval/average"])
+        out["best"].append(max(r["eval/average"] for r in run.evals))
+        entropies = run.curve("train/entropy")[1]
+        out["entropy"].append(entropies[-1] if entropies else math.nan)
+        out["eval_std"].append(run.eval_spread()[1])
+    return out
+
+
+def render_table(table: Table, profile: str, runs: dict[str, list[RunRecords]],
+                 reference: dict[str, dict[str, str]], out_dir: Path, command: str) -> str:
+    """Write ``table.md`` and ``table.csv`` under ``out_dir``; returns the markdown."""
+    selection = table.selection(profile)
+    columns = benchmark_columns(runs, selection)
+    names = [_BENCH.match(c)["name"] for c in columns]
+    seeds = max((len(r) for r in runs.values()), default=0)
+    header = ["method", *names, "average", "best avg", "entropy (nats)", "std of avg",
+              "paper avg"]
+    lines = [f"# {table.title}", "",
+             f"Profile `{profile}`, {seeds} seed(s) per row, mean ± std over seeds, accuracy in "
+             f"%; checkpoint: {selection}. `entropy`: token-mean policy entropy at the last step; "
+             "`std of avg`: spread of the eval average over the run's checkpoints; `paper avg`: "
+             "the paper's number for the row (different model and benchmarks unless the profile "
+             "is `paper`).", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows_csv = []
+    for row in table.rows:
+        if row.id not in runs:
+            continue
+        values = row_values(runs[row.id], columns, selection)
+        paper = reference.get(row.id, {}).get("average") or "-"
+        entropy_mean = mean_std(values["entropy"])[0]
+        cells = [row.label, *(_cell(values[c]) for c in columns), _cell(values["eval/average"]),
+                 _cell(values["best"]),
+                 "-" if math.isnan(entropy_mean) else f"{entropy_mean:.3f}",
+                 _cell(values["eval_std"]), paper]
+        lines.append("| " + " | ".join(cells) + " |")
+        rows_csv.append({"row": row.id, "label": row.label, "seeds": len(runs[row.id]),
+                         **{n: mean_std(values[c])[0] for n, c in zip(names, columns,
+                                                                       strict=True)},
+                         "average": mean_std(values["eval/average"])[0],
+                         "average_std": mean_std(values["eval/average"])[1],
+                         "best_average": mean_std(values["best"])[0],
+                         "entropy": entropy_mean, "paper_average": paper})
+    lines += ["", f"Command: `{command}`"]
+    markdown = "\n".join(lines) + "\n"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "table.md").write_text(markdown)
+    if rows_csv:
+        with (out_dir / "table.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows_csv[0]))
+            writer.writeheader()
+            writer.writerows(rows_csv)
+    return markdown
+
+
+CURVES = (("eval/average", "held-out accuracy (eval average)"),
+          ("train/entropy", "token-mean entropy"),
+          ("adv/none_solved", "groups none solved (p = 0)"),
+          ("adv/all_solved", "groups all solved (p = 1)"))
+
+
+def plot_curves(table: Table, runs: dict[str, list[RunRecords]], out_dir: Path) -> list[Path]:
+    """One PNG per curve: the seed-mean of each row against the step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for key, title in CURVES:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for row in table.rows:
+            records = runs.get(row.id, [])
+            curves = [run.curve(key) for run in records if run.curve(key)[0]]
+            if not curves:
+                continue
+            steps = curves[0][0]
+            length = min(len(c[1]) for c in curves)
+            mean = [sum(c[1][i] for c in curves) / len(curves) for i in range(length)]
+            ax.plot(steps[:length], mean, label=row.label, marker="o" if length < 15 else None)
+        ax.set_xlabel("training step")
+        ax.set_title(f"{table.title}\n{title}", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        path = out_dir / f"{key.replace('/', '_')}.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    return written

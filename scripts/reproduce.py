@@ -1,0 +1,108 @@
+"""Reproduce a paper table: train its missing rows, then write the table and the curves.
+
+    python scripts/reproduce.py table2 --profile tiny     # CPU, embedded tiny model, 3 seeds
+    python scripts/reproduce.py table2 --profile paper    # GPUs, Qwen3-4B, MATH (data.dir=...)
+    python scripts/reproduce.py table2 --profile demo     # make demo: one seed, a few steps
+    python scripts/reproduce.py table2 --profile paper --report-only   # runs done elsewhere
+
+Rows whose run directory holds a summary are not recomputed. Rows that are missing train one
+after another in this process, sharing one rollout engine. Extra ``key=value`` arguments are
+Hydra overrides for every row (e.g. ``data.dir=/data``). Output: results/<table>/<profile>/
+table.md, table.csv and one PNG per curve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from rlvr.config import register_schema, validate
+from rlvr.reporting.collect import RunRecords, is_finished
+from rlvr.reporting.render import load_reference, plot_curves, render_table
+from rlvr.reporting.tables import TABLES, Row, Table
+from rlvr.train import Trainer
+
+REPO = Path(__file__).resolve().parents[1]
+log = logging.getLogger("reproduce")
+
+
+def run_dir(runs: Path, experiment_name: str, row: Row, seed: int) -> Path:
+    return runs / experiment_name / row.id / f"seed{seed}"
+
+
+def row_overrides(profile_overrides: tuple[str, ...], row: Row, seed: int, out: Path,
+                  extra: list[str]) -> list[str]:
+    steps = ["total_steps=0"] if row.algorithm is None else []
+    return [*profile_overrides, f"algorithm={row.algorithm or 'grpo'}", *row.overrides, *steps,
+            f"seed={seed}", f"output_dir={out}", *extra]
+
+
+def train_missing(pending: list[tuple[Row, int, Path, list[str]]]) -> None:
+    """Train each pending (row, seed) in this process; all rows share the first row's engine."""
+    register_schema()
+    engine = None
+    for row, seed, out, overrides in pending:
+        log.info("training %s seed %d -> %s", row.id, seed, out)
+        with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+            cfg = compose("config", overrides=overrides)
+        run = validate(cfg)
+        trainer = Trainer(run, OmegaConf.to_container(cfg, resolve=True), engine=engine)
+        try:
+            trainer.fit()
+        finally:
+            trainer.sink.finish()
+        engine = trainer.engine
+
+
+def experiment_name(table: Table, profile: str) -> str:
+    """The experiment name the profile's runs are filed under."""
+    for override in table.profile(profile).overrides:
+        if override.startswith("experiment_name="):
+            return override.split("=", 1)[1]
+    return table.experiment
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("table", choices=sorted(TABLES))
+    parser.add_argument("--profile", default="tiny", choices=["tiny", "demo", "paper"])
+    parser.add_argument("--seeds", type=int, nargs="+", help="default: the profile's seeds")
+    parser.add_argument("--runs", default=str(REPO / "runs"))
+    parser.add_argument("--out", help="default: results/<table>/<profile>")
+    parser.add_argument("--report-only", action="store_true", help="train nothing")
+    args, extra = parser.parse_known_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    table = TABLES[args.table]
+    profile = table.profile(args.profile)
+    seeds = args.seeds or list(profile.seeds)
+    name = experiment_name(table, args.profile)
+    runs_root = Path(args.runs)
+    planned = [(row, seed, run_dir(runs_root, name, row, seed)) for row in table.rows
+               for seed in seeds]
+    pending = [(row, seed, out, row_overrides(profile.overrides, row, seed, out, extra))
+               for row, seed, out in planned if not is_finished(out)]
+    log.info("%s/%s: %d runs, %d to train", table.name, args.profile, len(planned), len(pending))
+    if pending and not args.report_only:
+        train_missing(pending)
+
+    runs: dict[str, list[RunRecords]] = {}
+    for row, _, out in planned:
+        if is_finished(out):
+            runs.setdefault(row.id, []).append(RunRecords.load(out))
+    out_dir = Path(args.out) if args.out else REPO / "results" / table.name / args.profile
+    command = shlex.join(["python", "scripts/reproduce.py", *sys.argv[1:]])
+    reference = load_reference(REPO / table.reference if table.reference else None)
+    print(render_table(table, args.profile, runs, reference, out_dir, command))
+    for path in plot_curves(table, runs, out_dir):
+        log.info("wrote %s", path)
+
+
+if __name__ == "__main__":
+    main()

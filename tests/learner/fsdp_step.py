@@ -1,0 +1,49 @@
+"""One learner update, run by ``torchrun`` (strategy fsdp) or plainly (strategy single).
+
+Every process builds the same model and the same 8 rollouts; under torchrun rank r updates on
+rows r, r + W, ... Rank 0 writes the loss and the updated full weights to argv[1].
+"""
+
+import sys
+
+import torch
+from transformers import Qwen2Config, Qwen2ForCausalLM
+
+from rlvr.config import AlgorithmConfig, LearnerConfig
+from rlvr.learner import distributed
+from rlvr.learner.learner import Learner, TrainBatch
+
+V = 40
+
+
+def main(out: str) -> None:
+    distributed.init_from_env(torch.device("cpu"))
+    world, rank = distributed.world_size(), distributed.rank()
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(Qwen2Config(
+        vocab_size=V, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, intermediate_size=32, tie_word_embeddings=False,
+        max_position_embeddings=64)).float()
+    g = torch.Generator().manual_seed(1)
+    prompts = [torch.randint(1, V, (3 + i % 3,), generator=g).tolist() for i in range(8)]
+    responses = [torch.randint(1, V, (2 + (i * 5) % 6,), generator=g).tolist() for i in range(8)]
+    advantages = torch.randn(8, generator=g)
+    rows = list(range(rank, 8, world))
+    width = max(len(responses[i]) for i in rows)
+    mask = torch.zeros(len(rows), width)
+    for j, i in enumerate(rows):
+        mask[j, : len(responses[i])] = 1
+    batch = TrainBatch([prompts[i] for i in rows], [responses[i] for i in rows],
+                       torch.zeros_like(mask), mask, advantages[rows])
+    cfg = LearnerConfig(lr=1e-3, micro_batch_size=3, strategy="fsdp" if world > 1 else "single")
+    learner = Learner(model, cfg, AlgorithmConfig(), vocab_size=V, pad_id=0, temperature=1.0,
+                      max_new_tokens=8, total_steps=1, tis_cap=None, seed=0)
+    metrics = learner.update(batch, {}).metrics
+    weights = distributed.full_state_dict(model)
+    if rank == 0:
+        torch.save({"pg_loss": metrics["loss/pg_loss"], "grad_norm": metrics["optim/grad_norm"],
+                    "weights": weights}, out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,27 @@
+"""A 2-process FSDP2 step (gloo) equals the 1-process step: same loss and updated weights."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+WORKER = Path(__file__).with_name("fsdp_step.py")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_two_process_fsdp_step_matches_one_process(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, str(WORKER), str(tmp_path / "single.pt")], env=env,
+                   check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                    "--master_port", "29561", str(WORKER), str(tmp_path / "fsdp.pt")], env=env,
+                   check=True, capture_output=True)
+    single, fsdp = torch.load(tmp_path / "single.pt"), torch.load(tmp_path / "fsdp.pt")
+    assert abs(single["pg_loss"] - fsdp["pg_loss"]) < 1e-5
+    assert abs(single["grad_norm"] - fsdp["grad_norm"]) < 1e-5
+    assert single["weights"].keys() == fsdp["weights"].keys()
+    for name, value in single["weights"].items():
+        torch.testing.assert_close(fsdp["weights"][name], value, atol=1e-5, rtol=0,
+                                   msg=f"updated weight {name} differs")

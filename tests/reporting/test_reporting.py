@@ -1,0 +1,87 @@
+"""Tables and heatmaps from synthetic run directories, checked against hand-computed values."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlvr.reporting.collect import RunRecords, is_finished, mean_std
+from rlvr.reporting.render import load_reference, plot_curves, render_table
+from rlvr.reporting.tables import TABLES
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _write_run(path: Path, evals: list[tuple[int, float, float]], entropy: list[float],
+               config: dict | None = None, finished: bool = True) -> Path:
+    """evals: (step, math500, aime24); eval/average is their mean."""
+    path.mkdir(parents=True)
+    lines = []
+    for step, m, a in evals:
+        lines.append({"step": step, "eval/math500/avg@5": m, "eval/aime24/avg@10": a,
+                      "eval/average": (m + a) / 2})
+        if step < len(entropy):
+            lines.append({"step": step + 1, "adv/reward_mean": 0.5, "train/entropy":
+                          entropy[step], "adv/none_solved": 0.1, "adv/all_solved": 0.2})
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    if finished:
+        (path / "summary.json").write_text("{}")
+    if config is not None:
+        (path / ".hydra").mkdir()
+        (path / ".hydra" / "config.yaml").write_text(json.dumps(config))
+    return path
+
+
+def test_checkpoint_selection_final_and_best(tmp_path):
+    run = RunRecords.load(_write_run(tmp_path / "r", [(0, 0.2, 0.1), (10, 0.6, 0.0),
+                                                      (20, 0.4, 0.4)], [0.5]))
+    assert run.selected_eval("final")["step"] == 20
+    assert run.selected_eval("best:eval/math500/avg@5")["step"] == 10
+    variance, std = run.eval_spread()
+    values = [0.15, 0.3, 0.4]
+    mean = sum(values) / 3
+    assert variance == pytest.approx(sum((v - mean) ** 2 for v in values) / 3)
+    assert std == pytest.approx(variance ** 0.5)
+    with pytest.raises(ValueError, match="unknown checkpoint selection"):
+        run.selected_eval("median")
+
+
+def test_unfinished_runs_are_not_reported(tmp_path):
+    assert not is_finished(_write_run(tmp_path / "r", [(0, 0.1, 0.1)], [], finished=False))
+
+
+def test_table_reports_seed_mean_and_std_next_to_the_paper(tmp_path):
+    table = TABLES["table2"]
+    runs = {
+        "grpo": [RunRecords.load(_write_run(tmp_path / "g0", [(0, 0.5, 0.1), (10, 0.7, 0.3)],
+                                            [0.4])),
+                 RunRecords.load(_write_run(tmp_path / "g1", [(0, 0.5, 0.1), (10, 0.9, 0.1)],
+                                            [0.2]))],
+    }
+    reference = load_reference(REPO / table.reference)
+    markdown = render_table(table, "tiny", runs, reference, tmp_path / "out", "cmd")
+    row = next(line for line in markdown.splitlines() if line.startswith("| GRPO |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # final checkpoints: math500 0.7 and 0.9 -> 80.0 ± 14.1; average 0.5 and 0.5 -> 50.0 ± 0.0
+    assert cells[1] == "80.0 ± 14.1"
+    assert cells[3] == "50.0 ± 0.0"
+    assert cells[-1] == "56.50", "the paper's GRPO average"
+    assert (tmp_path / "out" / "table.csv").exists()
+    assert {p.name for p in plot_curves(table, runs, tmp_path / "out")} == {
+        "eval_average.png", "train_entropy.png", "adv_none_solved.png", "adv_all_solved.png"}
+
+
+def test_mean_std_ignores_nan():
+    assert mean_std([1.0, float("nan"), 3.0]) == (2.0, pytest.approx(2 ** 0.5))
+
+
+def test_beta_heatmap_averages_seeds_per_cell(tmp_path):
+    for i, (bp, bn, value) in enumerate([(0.9, 0.4, 0.6), (0.9, 0.4, 0.4), (0.5, 0.5, 0.3)]):
+        _write_run(tmp_path / "sweep" / f"run{i}", [(0, value, value)], [],
+                   config={"algorithm": {"beta_pos": bp, "beta_neg": bn}})
+    subprocess.run([sys.executable, str(REPO / "scripts" / "beta_heatmap.py"),
+                    str(tmp_path / "sweep")], check=True, capture_output=True)
+    rows = (tmp_path / "sweep" / "beta_heatmap.csv").read_text().splitlines()
+    assert rows[1:] == ["0.5,0.5,1,0.3", "0.9,0.4,2,0.5"]
