@@ -4,7 +4,8 @@
 
 - ``policy/``: the model (full fine-tune: ``save_pretrained`` weights and tokenizer, loadable by
   ``python -m rlvr.evaluate model.path=...``) or the LoRA adapter;
-- ``trainer.pt``: optimiser and scheduler states, and the Python and torch RNG states;
+- ``trainer-rank<r>.pt``: optimiser (sharded under FSDP, one file per rank) and scheduler
+  states, and the Python and torch RNG states;
 - ``state.json``: the step, the prompt stream position, the lambda schedule state, the W&B id.
 
 A checkpoint is written into a hidden staging directory and renamed into place, so a crash
@@ -23,6 +24,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from rlvr.learner import distributed
 from rlvr.learner.learner import Learner
 from rlvr.learner.policy import is_lora
 
@@ -49,10 +51,18 @@ def save_checkpoint(run_dir: Path, step: int, policy: nn.Module, tokenizer, lear
     root = checkpoint_root(run_dir)
     final = root / f"{_PREFIX}{step:06d}"
     staging = root / f".staging-{final.name}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    policy.save_pretrained(staging / "policy")
-    if not is_lora(policy):
+    writer = distributed.rank() == 0
+    if writer:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    distributed.barrier()
+    if distributed.world_size() > 1 and not is_lora(policy):
+        weights = dict(distributed.full_state_items(policy))
+        if writer:
+            policy.save_pretrained(staging / "policy", state_dict=weights)
+    elif writer:
+        policy.save_pretrained(staging / "policy")
+    if writer and not is_lora(policy):
         tokenizer.save_pretrained(staging / "policy")
     torch.save({
         "optimizer": learner.optimizer.state_dict(),
@@ -60,13 +70,16 @@ def save_checkpoint(run_dir: Path, step: int, policy: nn.Module, tokenizer, lear
         "python_rng": random.getstate(),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-    }, staging / "trainer.pt")
-    (staging / "state.json").write_text(json.dumps({"step": step, **state}, indent=2))
-    shutil.rmtree(final, ignore_errors=True)
-    staging.rename(final)
-    finished = sorted(p for p in root.iterdir() if p.name.startswith(_PREFIX))
-    for old in finished[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    }, staging / f"trainer-rank{distributed.rank()}.pt")
+    distributed.barrier()
+    if writer:
+        (staging / "state.json").write_text(json.dumps({"step": step, **state}, indent=2))
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
+        finished = sorted(p for p in root.iterdir() if p.name.startswith(_PREFIX))
+        for old in finished[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    distributed.barrier()
     return final
 
 
@@ -79,6 +92,9 @@ def _load_policy_weights(policy: nn.Module, policy_dir: Path) -> None:
     state: dict[str, torch.Tensor] = {}
     for shard in sorted(policy_dir.glob("*.safetensors")):
         state.update(load_file(shard))
+    if distributed.world_size() > 1:
+        distributed.load_full_state(policy, state)
+        return
     missing, unexpected = policy.load_state_dict(state, strict=False)
     tied = set(getattr(policy, "_tied_weights_keys", None) or ())
     if unexpected or set(missing) - tied:
@@ -89,7 +105,7 @@ def _load_policy_weights(policy: nn.Module, policy_dir: Path) -> None:
 def load_checkpoint(path: Path, policy: nn.Module, learner: Learner) -> dict[str, Any]:
     """Restore policy, optimiser, scheduler and RNG states; returns ``state.json``."""
     _load_policy_weights(policy, path / "policy")
-    trainer = torch.load(path / "trainer.pt", weights_only=False)
+    trainer = torch.load(path / f"trainer-rank{distributed.rank()}.pt", weights_only=False)
     learner.optimizer.load_state_dict(trainer["optimizer"])
     learner.scheduler.load_state_dict(trainer["scheduler"])
     random.setstate(trainer["python_rng"])

@@ -234,6 +234,8 @@ class EvalConfig:
             _require(b.k >= 1, f"eval.benchmarks[{i}].k", "must be >= 1", b.k)
             _require(b.temperature >= 0, f"eval.benchmarks[{i}].temperature", "must be >= 0",
                      b.temperature)
+            _require(b.temperature > 0 or b.k == 1, f"eval.benchmarks[{i}].k",
+                     "must be 1 with greedy decoding (temperature 0)", b.k)
             _require(0 < b.top_p <= 1, f"eval.benchmarks[{i}].top_p", "must be in (0, 1]", b.top_p)
 
 

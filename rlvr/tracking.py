@@ -61,8 +61,14 @@ class MetricsSink:
 
     def __init__(self, run_dir: Path, cfg: LoggerConfig, config: dict[str, Any], *,
                  name: str, group: str, tags: list[str], resume_step: int = 0,
-                 wandb_id: str | None = None) -> None:
+                 wandb_id: str | None = None, enabled: bool = True) -> None:
+        """``enabled=False`` (data-parallel ranks other than 0) writes nothing."""
+        self.enabled = enabled
         self.run_dir = run_dir
+        self._wandb = None
+        self.wandb_id = wandb_id
+        if not enabled:
+            return
         self.metrics_path = run_dir / "metrics.jsonl"
         self.samples_path = run_dir / "samples.jsonl"
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +77,6 @@ class MetricsSink:
                 truncate_jsonl(path, resume_step)
             else:
                 path.unlink(missing_ok=True)
-        self._wandb = None
         mode = resolve_wandb_mode(cfg.wandb_mode)
         if mode != "disabled":
             import wandb
@@ -85,6 +90,8 @@ class MetricsSink:
         self.wandb_id = self._wandb.id if self._wandb is not None else None
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
+        if not self.enabled:
+            return
         record = {"step": step, **metrics}
         with self.metrics_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
@@ -93,6 +100,8 @@ class MetricsSink:
 
     def log_samples(self, step: int, columns: list[str], rows: Iterable[list[Any]]) -> None:
         """A table of sample rollouts: one jsonl record per row, one W&B table per call."""
+        if not self.enabled:
+            return
         rows = list(rows)
         with self.samples_path.open("a") as f:
             for row in rows:
@@ -103,6 +112,8 @@ class MetricsSink:
             self._wandb.log({"samples": wandb.Table(columns=columns, data=rows)}, step=step)
 
     def summary(self, values: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
         (self.run_dir / "summary.json").write_text(json.dumps(values, indent=2, sort_keys=True))
         if self._wandb is not None:
             self._wandb.summary.update(values)

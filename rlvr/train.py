@@ -31,10 +31,11 @@ from rlvr.algorithms.weights import (
     next_lambda_state,
 )
 from rlvr.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from rlvr.config import RunConfig, register_schema, validate
+from rlvr.config import ConfigError, RunConfig, register_schema, validate
 from rlvr.data.datasets import load_problems
 from rlvr.data.prompts import PromptStream, encode_prompts
 from rlvr.evaluation.runner import EvalBenchmark, evaluate
+from rlvr.learner import distributed
 from rlvr.learner.learner import Learner, TrainBatch
 from rlvr.learner.policy import is_lora, load_policy
 from rlvr.models import resolve_model_path
@@ -120,6 +121,9 @@ class Trainer:
         self.run = run
         self.started = time.perf_counter()
         self.device = resolve_device(run.device)
+        distributed.init_from_env(self.device)
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        _check_data_parallel(run, self.world)
         self.run_dir = Path(run.output_dir)
         algo = run.algorithm
         random.seed(run.seed)
@@ -166,7 +170,7 @@ class Trainer:
         self.sink = MetricsSink(
             self.run_dir, run.logger, resolved_config, name=self.run_dir.name,
             group=run.experiment_name, tags=[algo.name, Path(run.model.path).name],
-            resume_step=self.start_step, wandb_id=state.get("wandb_id"))
+            resume_step=self.start_step, wandb_id=state.get("wandb_id"), enabled=self.rank == 0)
 
     def _max_model_len(self) -> int:
         run = self.run
@@ -190,7 +194,7 @@ class Trainer:
         run, algo, n = self.run, self.run.algorithm, self.run.rollout.n
         timer = StageTimer()
         step_start = time.perf_counter()
-        batch_idx = self.stream.take(run.prompts_per_step)
+        batch_idx = self.stream.take(run.prompts_per_step)[self.rank::self.world]
         step_prompts = [self.prompts[i] for i in batch_idx]
         with timer("generate"):
             rollouts = self.engine.generate(step_prompts, self.rollout_sampling(step))
@@ -220,6 +224,9 @@ class Trainer:
         mask = batch.response_mask
         entropy_mean = float((result.entropy * mask).sum() / mask.sum())
         metrics["train/entropy"] = entropy_mean
+        if self.world > 1:
+            metrics["adv/reward_mean_all_ranks"] = distributed.all_reduce(
+                float(rewards.sum())) / distributed.all_reduce(rewards.numel())
         metrics.update({f"adv/{k}": v for k, v in
                         diagnostics.channel_stats(advantages, rewards).items()})
         metrics["diag/kappa"] = diagnostics.kappa(rewards, result.seq_logp.view_as(rewards))
@@ -271,7 +278,8 @@ class Trainer:
         """Train from the start (or the restored checkpoint) to ``total_steps``; returns the
         final evaluation metrics."""
         run = self.run
-        if self.start_step == 0 and run.eval.at_start and self.eval_benchmarks:
+        evaluates = self.rank == 0 and bool(self.eval_benchmarks)
+        if self.start_step == 0 and run.eval.at_start and evaluates:
             self.evaluate(0)
         bar = tqdm(range(self.start_step, run.total_steps), initial=self.start_step,
                    total=run.total_steps, desc=run.algorithm.name, dynamic_ncols=True)
@@ -282,7 +290,7 @@ class Trainer:
             if run.logger.samples_every and done % run.logger.samples_every == 0:
                 self._log_samples(done)
             at_end = done == run.total_steps
-            if self.eval_benchmarks and ((run.eval.every_n_steps
+            if evaluates and ((run.eval.every_n_steps
                                           and done % run.eval.every_n_steps == 0)
                                          or (at_end and run.eval.at_end)):
                 self.evaluate(done)
@@ -326,6 +334,24 @@ def run_summary(eval_history: list[tuple[int, float]], last_eval: dict[str, floa
             "eval/average_std": float(values.std(unbiased=False)),
         })
     return summary
+
+
+def _check_data_parallel(run: RunConfig, world: int) -> None:
+    """Under torchrun: FSDP learner, one vLLM engine per rank, prompts split evenly."""
+    if world == 1:
+        if run.learner.strategy == "fsdp":
+            log.warning("learner.strategy=fsdp in a single process: launch with torchrun "
+                        "--nproc_per_node N -m rlvr.train to shard over N processes")
+        return
+    if run.learner.strategy != "fsdp":
+        raise ConfigError(f"{world} processes need learner.strategy=fsdp, got "
+                          f"{run.learner.strategy!r}")
+    if run.rollout.engine != "vllm":
+        raise ConfigError("learner.strategy=fsdp needs rollout=vllm: the hf engine would run "
+                          "the sharded policy's forward passes out of step across ranks")
+    if run.prompts_per_step % world:
+        raise ConfigError(f"prompts_per_step={run.prompts_per_step} must be divisible by the "
+                          f"{world} processes")
 
 
 def _generation_eos(policy: torch.nn.Module) -> list[int]:

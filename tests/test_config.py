@@ -47,6 +47,7 @@ def test_misspelt_key_is_rejected_at_composition():
     ("algorithm.loss.agg=sum", "algorithm.loss.agg must be one of"),
     ("learner.mini_batches=3", "learner.mini_batches must divide"),
     ("model.dtype=int8", "model.dtype must be one of"),
+    ("eval.benchmarks.0.temperature=0", r"eval.benchmarks\[0\].k must be 1 with greedy"),
 ])
 def test_out_of_range_values_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message):

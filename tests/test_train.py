@@ -15,7 +15,8 @@ from rlvr.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 ALGORITHMS = sorted(p.stem for p in (REPO / "conf" / "algorithm").glob("*.yaml"))
-SMALL_EVAL = "eval.benchmarks=[{name:arith_l1,k:2,limit:12},{name:arith_l3,k:2,limit:12}]"
+SMALL_EVAL = ("eval.benchmarks=[{name:arith_l1,k:2,temperature:1.0,limit:12},"
+              "{name:arith_l3,k:2,temperature:1.0,limit:12}]")
 REQUIRED = [
     "adv/reward_mean", "train/entropy", "adv/none_solved", "adv/all_solved", "adv/adv_mean",
     "adv/pos_mean", "adv/neg_mean", "loss/clip_frac_low", "loss/clip_frac_high",
@@ -101,3 +102,35 @@ def test_killed_run_resumes_to_the_uninterrupted_metrics_hf(tmp_path, tiny_model
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_uninterrupted_metrics_vllm(tmp_path, tiny_model_dir):
     _check_resume_matches_uninterrupted(tmp_path, "vllm")
+
+
+def test_multirun_sweep_gives_each_point_its_own_directory(tmp_path, tiny_model_dir):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, "-m", "rlvr.train", "-m", "algorithm=asym_grpo",
+                    "algorithm.beta_pos=0.3,0.9", "rollout=hf", "total_steps=1",
+                    "prompts_per_step=4", "logger=disabled", "checkpoint_every=0",
+                    "eval.benchmarks=[{name:arith_l1,k:1,limit:4}]",
+                    f"hydra.sweep.dir={tmp_path}"], cwd=REPO, env=env, check=True,
+                   capture_output=True)
+    summaries = sorted(p.parent.name for p in tmp_path.rglob("summary.json"))
+    assert len(summaries) == 2
+    assert any("beta_pos=0.3" in s for s in summaries)
+    assert any("beta_pos=0.9" in s for s in summaries)
+
+
+@pytest.mark.slow
+def test_two_process_fsdp_run_with_one_vllm_engine_per_rank(tmp_path, tiny_model_dir):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+               "--master_port", "29581", "-m", "rlvr.train", "learner.strategy=fsdp",
+               "logger=disabled", f"hydra.run.dir={tmp_path}", "total_steps=2",
+               "checkpoint_every=2", "prompts_per_step=4",
+               "eval.benchmarks=[{name:arith_l1,k:2,temperature:1.0,limit:8}]"]
+    subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if "adv/reward_mean_all_ranks" in r]
+    assert [r["step"] for r in steps] == [1, 2]
+    assert all(r["mismatch/abs_logp_diff_max"] < 1e-3 for r in steps), "engines follow the learner"
+    checkpoint = tmp_path / "checkpoints" / "step_000002"
+    assert {p.name for p in checkpoint.glob("trainer-rank*.pt")} == {"trainer-rank0.pt",
+                                                                     "trainer-rank1.pt"}

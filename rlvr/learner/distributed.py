@@ -10,6 +10,7 @@ GPUs, gloo on CPU (where the equivalence with a single process is tested).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
@@ -42,6 +43,11 @@ def shard(policy: nn.Module) -> nn.Module:
     return policy
 
 
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()
+
+
 def all_reduce(value: float, op: str = "sum") -> float:
     """Sum (or max) of a number over ranks; the number itself for a single process."""
     if world_size() == 1:
@@ -53,9 +59,19 @@ def all_reduce(value: float, op: str = "sum") -> float:
     return float(tensor.item())
 
 
-def full_state_dict(policy: nn.Module) -> dict[str, torch.Tensor]:
-    """Every parameter and buffer gathered whole (a collective: all ranks must call it)."""
+def full_state_items(policy: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    """Every parameter and buffer, gathered whole one at a time, so a consumer that streams them
+    (vLLM's weight reload) never holds a second full copy. A collective: all ranks must consume
+    the whole iterator."""
     from torch.distributed.tensor import DTensor
 
-    return {name: value.full_tensor() if isinstance(value, DTensor) else value
-            for name, value in policy.state_dict().items()}
+    for name, value in policy.state_dict().items():
+        yield name, value.full_tensor() if isinstance(value, DTensor) else value
+
+
+def load_full_state(policy: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load whole (unsharded) weights into a possibly FSDP-sharded policy."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+    set_model_state_dict(policy, state, options=StateDictOptions(full_state_dict=True,
+                                                                 strict=False))

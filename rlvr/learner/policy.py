@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
@@ -10,6 +11,7 @@ from torch import nn
 from transformers import AutoModelForCausalLM
 
 from rlvr.config import LoraConfig
+from rlvr.learner import distributed
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -58,6 +60,15 @@ def merged_lora_state_dict(policy: nn.Module) -> dict[str, torch.Tensor]:
         if ".lora_" not in name and ".base_layer." not in name:
             merged[name] = tensor
     return merged
+
+
+def export_weights(policy: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    """Whole weights under checkpoint names, for an inference engine: LoRA folded in
+    (``merged_lora_state_dict``), FSDP shards gathered one tensor at a time (a collective:
+    every rank consumes the iterator)."""
+    if is_lora(policy):
+        return iter(merged_lora_state_dict(policy).items())
+    return distributed.full_state_items(policy)
 
 
 class ReferencePolicy:

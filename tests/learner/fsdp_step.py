@@ -39,7 +39,7 @@ def main(out: str) -> None:
     learner = Learner(model, cfg, AlgorithmConfig(), vocab_size=V, pad_id=0, temperature=1.0,
                       max_new_tokens=8, total_steps=1, tis_cap=None, seed=0)
     metrics = learner.update(batch, {}).metrics
-    weights = distributed.full_state_dict(model)
+    weights = dict(distributed.full_state_items(model))
     if rank == 0:
         torch.save({"pg_loss": metrics["loss/pg_loss"], "grad_norm": metrics["optim/grad_norm"],
                     "weights": weights}, out)
