@@ -21,8 +21,8 @@ $(VENV)/.installed: pyproject.toml scripts/install.sh
 train: install  ## one GRPO run on the embedded tiny model (pass ARGS="algorithm=asym_grpo ...")
 	$(PY) -m rlvr.train $(ARGS)
 
-demo: install  ## the tiny Table 2 on CPU: every row, the table and the plots
-	$(MAKE) reproduce-table2 PROFILE=tiny
+demo: install  ## the tiny Table 2 on CPU in minutes (one seed, 12 steps): table and plots
+	$(MAKE) reproduce-table2 PROFILE=demo
 
 reproduce-table2: install  ## Table 2 of AsymGRPO (PROFILE=tiny on CPU | paper on GPUs)
 	$(PY) scripts/reproduce.py table2 --profile $(PROFILE)

@@ -1,26 +1,55 @@
-"""Verifiable rewards: 1.0 when a completion's final answer equals the reference, else 0.0."""
+"""Verifiable rewards: 1.0 when a completion's final answer equals the reference, else 0.0.
+
+Pipeline per completion: extract the final answer (rlvr/rewards/extract.py) -> normalise both
+sides (normalize.py) -> decide by text or exact number (equivalence.fast_equivalent, in
+process, microseconds) -> otherwise math-verify in a worker pool with a hard time bound
+(pool.py). Nothing the model wrote is ever evaluated as Python.
+"""
 
 from __future__ import annotations
 
-from rlvr.rewards.equivalence import fast_equivalent, symbolic_equivalent
+from rlvr.rewards.equivalence import fast_equivalent, too_risky
 from rlvr.rewards.extract import extract_answer
+from rlvr.rewards.normalize import normalize_answer
+from rlvr.rewards.pool import default_pool
 
 __all__ = ["math_reward", "score_batch"]
 
 
-def math_reward(completion: str, reference_answer: str) -> float:
-    """1.0 if the completion's final answer is equivalent to ``reference_answer``, else 0.0."""
+def _undecided(completion: str, reference: str) -> tuple[float | None, tuple[str, str] | None]:
+    """(score, None) when decided in process, else (None, normalised pair for math-verify)."""
     predicted = extract_answer(completion)
     if predicted is None:
-        return 0.0
-    decided = fast_equivalent(reference_answer, predicted)
-    if decided is None:
-        decided = symbolic_equivalent(reference_answer, predicted)
-    return 1.0 if decided else 0.0
+        return 0.0, None
+    decided = fast_equivalent(reference, predicted)
+    if decided is not None:
+        return float(decided), None
+    pair = (normalize_answer(reference), normalize_answer(predicted))
+    if too_risky(pair[1]) or too_risky(pair[0]):
+        return 0.0, None
+    return None, pair
 
 
-def score_batch(completions: list[str], references: list[str]) -> list[float]:
-    """``math_reward`` of each (completion, reference) pair."""
+def score_batch(completions: list[str], references: list[str], *, workers: int | None = None,
+                timeout_s: float = 2.0) -> list[float]:
+    """``math_reward`` of each (completion, reference) pair: fast cases in process, the rest
+    in parallel in the worker pool, each bounded by ``timeout_s`` seconds."""
     if len(completions) != len(references):
         raise ValueError(f"{len(completions)} completions but {len(references)} references")
-    return [math_reward(c, r) for c, r in zip(completions, references, strict=True)]
+    scores: list[float] = []
+    pending: list[tuple[int, tuple[str, str]]] = []
+    for i, (completion, reference) in enumerate(zip(completions, references, strict=True)):
+        score, pair = _undecided(completion, reference)
+        scores.append(0.0 if score is None else score)
+        if pair is not None:
+            pending.append((i, pair))
+    if pending:
+        verdicts = default_pool(workers, timeout_s).check([pair for _, pair in pending])
+        for (i, _), verdict in zip(pending, verdicts, strict=True):
+            scores[i] = float(verdict)
+    return scores
+
+
+def math_reward(completion: str, reference_answer: str) -> float:
+    """1.0 if the completion's final answer is equivalent to ``reference_answer``, else 0.0."""
+    return score_batch([completion], [reference_answer])[0]

@@ -1,4 +1,12 @@
-"""Is a predicted final answer equivalent to the reference? Fast path first, then math-verify."""
+"""Is a predicted final answer equivalent to the reference? Fast path first, then math-verify.
+
+Safety: model text is never evaluated as Python. math-verify's default extraction also parses
+plain expressions with sympy's ``parse_expr``, which calls ``eval``; here only its LaTeX
+extraction is used (an ANTLR grammar, ``latex2sympy2_extended``), with both sides wrapped in
+``$...$``. Inputs that could make sympy run away (very long, deeply nested, exponent towers,
+huge integers, factorials) are refused before parsing; everything else is bounded in time by
+the worker pool (rlvr/rewards/pool.py).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +14,18 @@ import re
 
 from rlvr.rewards.normalize import as_number, normalize_answer
 
-MAX_SYMBOLIC_CHARS = 200
+MAX_SYMBOLIC_CHARS = 400
+# twice the deepest gold answer of the seven benchmarks (parse time grows ~1.5x per level)
+MAX_NESTING = 8
+MAX_DIGITS = 40
 _MATH_WORDS = {"sqrt", "frac", "pi", "infty", "sin", "cos", "tan", "log", "ln", "exp", "cdot",
-               "times", "div", "pm", "mp", "circ", "le", "ge", "neq", "left", "right"}
-_WORD = re.compile(r"(?<!\\)\b[A-Za-z]{2,}\b|(?<![\\A-Za-z])[A-Za-z]{2,}")
+               "times", "div", "pm", "mp", "circ", "le", "ge", "neq", "left", "right", "dfrac",
+               "tfrac", "cup", "cap", "in", "mathbb", "text", "boxed"}
+_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+_EXPONENT_TOWER = re.compile(r"\^\s*\{[^{}]*\^|\^\s*\(?[^{}\s]*\^")
+_LONG_NUMBER = re.compile(rf"\d{{{MAX_DIGITS + 1},}}")
+MAX_EXPONENT_DIGITS = 4
+_BIG_EXPONENT = re.compile(rf"\^\s*\{{?\s*[-+]?\d{{{MAX_EXPONENT_DIGITS + 1},}}")
 
 
 def _not_an_expression(answer: str) -> bool:
@@ -21,7 +37,7 @@ def _not_an_expression(answer: str) -> bool:
 
 
 def fast_equivalent(reference: str, predicted: str) -> bool | None:
-    """Decide by normalised text or exact numeric value; None when neither side settles it."""
+    """Decide by normalised text or exact numeric value; None when neither settles it."""
     ref, pred = normalize_answer(reference), normalize_answer(predicted)
     if ref == pred:
         return True
@@ -33,16 +49,42 @@ def fast_equivalent(reference: str, predicted: str) -> bool | None:
     return None
 
 
-def symbolic_equivalent(reference: str, predicted: str) -> bool:
-    """math-verify with the gold first, both wrapped in ``$...$`` so bare LaTeX parses. Its own
-    signal-based timeouts are off (they fail outside the main thread); callers bound the time."""
-    if len(reference) > MAX_SYMBOLIC_CHARS or len(predicted) > MAX_SYMBOLIC_CHARS:
-        return False
-    from math_verify import parse, verify
+def _nesting_depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        if char in "{([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "})]":
+            depth -= 1
+    return deepest
 
+
+def too_risky(answer: str) -> bool:
+    """Inputs refused before sympy sees them: they cannot be typical answers and could run
+    away (exponent towers or exponents of five digits or more, deep nesting, long numbers,
+    factorials)."""
+    return (len(answer) > MAX_SYMBOLIC_CHARS or _nesting_depth(answer) > MAX_NESTING
+            or _EXPONENT_TOWER.search(answer) is not None
+            or _BIG_EXPONENT.search(answer) is not None
+            or _LONG_NUMBER.search(answer) is not None or "!" in answer)
+
+
+def symbolic_equivalent(reference: str, predicted: str) -> bool:
+    """math-verify, gold first, LaTeX extraction only; False on any parse failure.
+
+    Unbounded in time by itself (math-verify's own signal-based timeouts are off: they cost
+    ~15 ms per check and fail outside a main thread): run it in a disposable worker process
+    whose parent enforces the bound (rlvr/rewards/pool.py).
+    """
+    if too_risky(predicted) or too_risky(reference):
+        return False
+    from math_verify import LatexExtractionConfig, parse, verify
+
+    latex_only = [LatexExtractionConfig()]
     try:
-        gold = parse(f"${reference}$", parsing_timeout=None)
-        pred = parse(f"${predicted}$", parsing_timeout=None)
+        gold = parse(f"${reference}$", extraction_config=latex_only, parsing_timeout=None)
+        pred = parse(f"${predicted}$", extraction_config=latex_only, parsing_timeout=None)
         return bool(gold) and bool(pred) and bool(verify(gold, pred, timeout_seconds=None))
     except Exception:  # math-verify raises many types on malformed LaTeX: not equivalent
         return False

@@ -1,0 +1,42 @@
+"""Every gold answer of the evaluation benchmarks, written as a model would, scores 1.0 against
+itself; the same answer perturbed scores 0.0 (local benchmark files, skipped without them)."""
+
+import re
+
+import pytest
+
+from rlvr.data.benchmarks import load_benchmark
+from rlvr.rewards import score_batch
+
+BENCHMARKS = ["gsm8k", "math500", "aime24", "aime25", "amc23", "olympiadbench"]
+# math-verify folds symbol case: it reads the gold "N=n" as Eq(n, n) and accepts "N=n+1".
+KNOWN_PERTURBATION_MISSES = {("olympiadbench", "N=n")}
+
+
+def perturb(answer: str) -> str:
+    """A different answer: the first number + 1, else the first choice letter shifted, else +1."""
+    number = re.search(r"(?<![\\a-zA-Z])\d+", answer)
+    if number:
+        return f"{answer[:number.start()]}{int(number.group()) + 1}{answer[number.end():]}"
+    letter = re.search(r"\b([A-E])\b", answer)
+    if letter:
+        return answer.replace(letter.group(1), "BCDEA"["ABCDE".index(letter.group(1))], 1)
+    return f"{answer}+1"
+
+
+def test_perturbation_changes_the_answer():
+    assert perturb("\\frac{3}{4}") == "\\frac{4}{4}"
+    assert perturb("\\text{(C)}") == "\\text{(D)}"
+    assert perturb("\\pi") == "\\pi+1"
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_gold_answers_score_one_and_perturbed_answers_zero(name, data_dir):
+    golds = [p.answer for p in load_benchmark(name, "test", str(data_dir))]
+    same = score_batch([f"Let me work it out. So the answer is \\boxed{{{g}}}." for g in golds],
+                       golds)
+    wrong = [g for g, s in zip(golds, same, strict=True) if s != 1.0]
+    assert not wrong, wrong[:10]
+    perturbed = score_batch([f"So the answer is \\boxed{{{perturb(g)}}}." for g in golds], golds)
+    misses = {(name, g) for g, s in zip(golds, perturbed, strict=True) if s != 0.0}
+    assert misses <= KNOWN_PERTURBATION_MISSES, sorted(misses)[:10]

@@ -1,0 +1,129 @@
+"""Answer extraction, normalisation and equivalence on hand-written cases."""
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from rlvr.rewards import math_reward, score_batch
+from rlvr.rewards.equivalence import too_risky
+from rlvr.rewards.extract import extract_answer, last_boxed
+from rlvr.rewards.normalize import normalize_answer
+from rlvr.rewards.pool import SymbolicPool
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("so \\boxed{42}.", "42"),
+    ("first \\boxed{1} then \\boxed{2}", "2"),
+    ("\\boxed{\\frac{1}{\\sqrt{2}}}", "\\frac{1}{\\sqrt{2}}"),
+    ("\\boxed{\\{1, 2\\}}", "\\{1, 2\\}"),
+    ("\\fbox{7}", "7"),
+    ("the result is \\boxed 5 units", "5"),
+    ("Natalia sold 48 clips.\n#### 72", "72"),
+    ("So the final answer is 3/4.", "3/4"),
+    ("The answer is: 12", "12"),
+    ("no answer here", None),
+    ("\\boxed{unbalanced", None),
+])
+def test_extraction(text, expected):
+    assert extract_answer(text) == expected
+
+
+def test_last_boxed_prefers_the_last_of_boxed_and_fbox():
+    assert last_boxed("\\boxed{1} and \\fbox{2}") == "2"
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("\\text{(B)}", "(B)"),
+    ("1,080", "1080"),
+    ("(1,2)", "(1,2)"),
+    ("30^\\circ", "30"),
+    ("30^{\\circ}", "30"),
+    ("50\\%", "50"),
+    ("\\dfrac{3}{4}", "\\frac{3}{4}"),
+    ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3,\\frac{\\pi}{2})"),
+    ("5 \\text{ cm}", "5"),
+    ("18 dollars", "18"),
+    ("$7$.", "7"),
+    ("-4", "-4"),
+])
+def test_normalisation(raw, expected):
+    assert normalize_answer(raw) == expected
+
+
+@pytest.mark.parametrize("completion,reference,score", [
+    ("\\boxed{\\frac{1}{2}}", "0.5", 1.0),
+    ("\\boxed{1/2}", "\\frac12", 1.0),
+    ("\\boxed{0.5}", "\\frac{1}{2}", 1.0),
+    ("\\boxed{2\\sqrt{2}}", "\\sqrt{8}", 1.0),
+    ("\\boxed{x^2+2x+1}", "(x+1)^2", 1.0),
+    ("\\boxed{[1, 2)}", "[1,2)", 1.0),
+    ("\\boxed{(3,\\frac{\\pi}{2})}", "\\left( 3, \\frac{\\pi}{2} \\right)", 1.0),
+    ("\\boxed{-4}", "-4", 1.0),
+    ("#### 1,080", "1080", 1.0),
+    ("\\boxed{4}", "-4", 0.0),
+    ("\\boxed{(1,2)}", "(2,1)", 0.0),
+    ("\\boxed{\\sqrt{3}}", "3", 0.0),
+    ("\\boxed{5 apples}", "6", 0.0),
+    ("no final answer", "3", 0.0),
+])
+def test_equivalence(completion, reference, score):
+    assert math_reward(completion, reference) == score
+
+
+def test_scores_are_exactly_zero_or_one_and_batches_keep_order():
+    completions = ["\\boxed{3}", "\\boxed{x+1}", "\\boxed{4}", "\\boxed{1+x}"]
+    assert score_batch(completions, ["3", "1+x", "3", "x+1"]) == [1.0, 1.0, 0.0, 1.0]
+
+
+def test_works_from_a_thread():
+    out = []
+    thread = threading.Thread(target=lambda: out.append(math_reward("\\boxed{x^2}", "x^{2}")))
+    thread.start()
+    thread.join()
+    assert out == [1.0]
+
+
+@pytest.mark.parametrize("answer", ["9^{9^{9^{9}}}", "{" * 30 + "1" + "}" * 30, "1" * 50,
+                                    "1000!", "x" * 500])
+def test_runaway_inputs_are_refused_before_parsing(answer):
+    assert too_risky(answer)
+
+
+def test_an_overrunning_check_is_killed_scores_zero_and_the_pool_recovers():
+    pool = SymbolicPool(workers=1, timeout_s=1e-6)  # no answer can come back that fast
+    try:
+        assert pool.check([("2\\sqrt{2}", "\\sqrt{8}")]) == [False]
+        overrun = pool._workers[0]
+        pool.timeout_s = 60.0
+        assert pool.check([("2\\sqrt{2}", "\\sqrt{8}"), ("x", "y")]) == [True, False]
+        assert pool._workers[0] is overrun  # the replacement, now warm, is kept
+    finally:
+        pool.close()
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and prctl")
+def test_workers_die_with_a_killed_parent():
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import time; from rlvr.rewards.pool import SymbolicPool; "
+         "p = SymbolicPool(1); p.check([('1', '2')]); "
+         "print(p._workers[0].process.pid, flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True)
+    worker_pid = int(parent.stdout.readline())
+    assert _running(worker_pid)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while _running(worker_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(worker_pid)
