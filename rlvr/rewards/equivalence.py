@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from rlvr.rewards.closed_form import clearly_different
 from rlvr.rewards.normalize import as_number, normalize_answer
 
 MAX_SYMBOLIC_CHARS = 400
@@ -37,7 +38,8 @@ def _not_an_expression(answer: str) -> bool:
 
 
 def fast_equivalent(reference: str, predicted: str) -> bool | None:
-    """Decide by normalised text or exact numeric value; None when neither settles it."""
+    """Decide by normalised text or exact numeric value, or reject constants whose values
+    are far apart (closed_form.py); None when none of these settles it."""
     ref, pred = normalize_answer(reference), normalize_answer(predicted)
     if ref == pred:
         return True
@@ -45,6 +47,8 @@ def fast_equivalent(reference: str, predicted: str) -> bool | None:
     if ref_num is not None and pred_num is not None:
         return ref_num == pred_num
     if ref_num is not None and _not_an_expression(pred):
+        return False
+    if clearly_different(ref, pred):
         return False
     return None
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rlvr.reporting.collect import RunRecords, is_finished, mean_std
+from rlvr.reporting.claims import CLAIMS, check, verdict
+from rlvr.reporting.collect import RunRecords, finished_runs, is_finished, mean_std
 from rlvr.reporting.render import load_reference, plot_curves, render_table
 from rlvr.reporting.tables import TABLES
 
@@ -85,3 +86,29 @@ def test_beta_heatmap_averages_seeds_per_cell(tmp_path):
                     str(tmp_path / "sweep")], check=True, capture_output=True)
     rows = (tmp_path / "sweep" / "beta_heatmap.csv").read_text().splitlines()
     assert rows[1:] == ["0.5,0.5,1,0.3", "0.9,0.4,2,0.5"]
+
+
+@pytest.mark.parametrize("row,baseline,direction,expected", [
+    ([0.50, 0.52], [0.40, 0.41], +1, "shown"),           # d = 0.105 > noise 0.0141
+    ([0.50, 0.60], [0.48, 0.50], +1, "direction only"),  # d = 0.06 <= noise 0.0707
+    ([0.40, 0.41], [0.50, 0.52], +1, "contradicted"),
+    ([0.40, 0.41], [0.50, 0.52], -1, "shown"),
+    ([0.45, 0.55], [0.50, 0.52], +1, "not shown"),       # d = -0.01, noise 0.0707
+    ([], [0.5], +1, "not run"),
+])
+def test_claim_verdicts(row, baseline, direction, expected):
+    assert verdict(row, baseline, direction) == expected
+
+
+def test_claims_read_the_filed_runs(tmp_path):
+    table = TABLES["table2"]
+    rows = {row.id: row for row in table.rows}
+    for row, entropy in (("pos_only", [0.9, 0.8, 0.7, 0.6]), ("reinforce", [0.9, 0.5, 0.4, 0.3])):
+        for seed in (0, 1, 2):
+            _write_run(table.run_dir(tmp_path, "tiny", rows[row], seed),
+                       [(i, 0.2, 0.2) for i in range(4)], entropy)
+    runs = finished_runs(table, "tiny", tmp_path)
+    claim = next(c for c in CLAIMS if c.row == "pos_only")
+    row, baseline, result = check(claim, runs)
+    assert row == [0.6] * 3 and baseline == [0.3] * 3  # last quarter of 4 steps: the last one
+    assert result == "shown"

@@ -7,6 +7,9 @@ import pytest
 
 from rlvr.data.benchmarks import load_benchmark
 from rlvr.rewards import score_batch
+from rlvr.rewards.closed_form import clearly_different
+from rlvr.rewards.equivalence import symbolic_equivalent
+from rlvr.rewards.normalize import normalize_answer
 
 BENCHMARKS = ["gsm8k", "math500", "aime24", "aime25", "amc23", "olympiadbench"]
 # math-verify folds symbol case: it reads the gold "N=n" as Eq(n, n) and accepts "N=n+1".
@@ -40,3 +43,14 @@ def test_gold_answers_score_one_and_perturbed_answers_zero(name, data_dir):
     perturbed = score_batch([f"So the answer is \\boxed{{{perturb(g)}}}." for g in golds], golds)
     misses = {(name, g) for g, s in zip(golds, perturbed, strict=True) if s != 0.0}
     assert misses <= KNOWN_PERTURBATION_MISSES, sorted(misses)[:10]
+
+
+@pytest.mark.parametrize("name", ["math500", "olympiadbench"])
+def test_fast_rejections_agree_with_math_verify(name, data_dir):
+    """Every pair of distinct gold answers the closed-form reader calls clearly different,
+    math-verify (the reference grader) also calls different."""
+    golds = [normalize_answer(p.answer) for p in load_benchmark(name, "test", str(data_dir))]
+    pairs = [(g, golds[(i + 7) % len(golds)]) for i, g in enumerate(golds)]
+    rejected = [pair for pair in pairs if clearly_different(*pair)]
+    assert len(rejected) >= 50  # the reader covers a real share of wrong answers
+    assert not [pair for pair in rejected if symbolic_equivalent(*pair)]

@@ -1,5 +1,6 @@
 """Answer extraction, normalisation and equivalence on hand-written cases."""
 
+import math
 import subprocess
 import sys
 import threading
@@ -8,6 +9,7 @@ import time
 import pytest
 
 from rlvr.rewards import math_reward, score_batch
+from rlvr.rewards.closed_form import clearly_different, constant_value
 from rlvr.rewards.equivalence import too_risky
 from rlvr.rewards.extract import extract_answer, last_boxed
 from rlvr.rewards.normalize import normalize_answer
@@ -127,3 +129,26 @@ def test_workers_die_with_a_killed_parent():
     while _running(worker_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _running(worker_pid)
+
+
+@pytest.mark.parametrize("latex,value", [
+    ("90", 90.0), ("-\\frac{\\pi}{6}", -math.pi / 6), ("\\frac{3\\sqrt{3}}{4}", 3 * 3 ** 0.5 / 4),
+    ("11\\sqrt2", 11 * 2 ** 0.5), ("\\frac12", 0.5), ("2\\cdot3^2", 18.0),
+    ("\\sqrt[3]{27}", 3.0), ("(1+\\sqrt{5})/2", (1 + 5 ** 0.5) / 2), ("2^{-2}", 0.25),
+])
+def test_closed_form_values(latex, value):
+    assert constant_value(latex) == pytest.approx(value, rel=1e-12)
+
+
+@pytest.mark.parametrize("latex", [
+    "2^10", "\\sqrt23", "\\frac123", "1.5.3",  # ambiguous to a reader: left to math-verify
+    "(1,2)", "6-5i", "x+1", "\\sqrt{-1}", "1/0", "(-8)^{1/3}", "10^{100}", "{" * 3000,
+])
+def test_closed_form_declines_what_it_cannot_read_exactly(latex):
+    assert constant_value(latex) is None
+
+
+def test_only_far_apart_constants_are_rejected_fast():
+    assert clearly_different("90", "\\sqrt{51}")
+    assert not clearly_different("\\frac{\\sqrt{2}}{2}", "0.7071")  # close: math-verify decides
+    assert not clearly_different("3", "x")

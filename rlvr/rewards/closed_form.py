@@ -1,0 +1,166 @@
+"""Approximate value of a closed-form constant written in LaTeX, for rejecting answers fast.
+
+Most wrong answers on MATH-style benchmarks are a different constant (``\\sqrt{51}`` for ``90``,
+``70\\sqrt{2}`` for ``203``). math-verify needs ~25 ms to say so; this hand-written
+recursive-descent reader of the constant subset of LaTeX needs microseconds. It only ever
+*rejects* (values far apart); close values still go to math-verify. It reads text, it never
+evaluates it as Python.
+
+Grammar (on a normalised answer, spaces removed)::
+
+    expr   := term (("+" | "-") term)*
+    term   := unary (("*" | "\\cdot" | "\\times" | "/" | "\\div" | <implicit>) unary)*
+    unary  := ("-" | "+") unary | power
+    power  := atom ("^" arg)?
+    atom   := number | "\\pi" | "\\frac" arg arg | "\\sqrt" ("[" expr "]")? arg
+              | "(" expr ")" | "{" expr "}"
+    arg    := "{" expr "}" | one digit (not followed by a digit, but in "\\frac12")
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+_NUMBER = re.compile(r"\d+\.?\d*|\.\d+")
+_MAX_EXPONENT = 64.0
+
+
+class _NotAConstant(Exception):
+    """The text is outside the grammar, or its value is not a finite real number."""
+
+
+class _Reader:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.at = 0
+
+    def peek(self, token: str) -> bool:
+        return self.text.startswith(token, self.at)
+
+    def take(self, token: str) -> bool:
+        if self.peek(token):
+            self.at += len(token)
+            return True
+        return False
+
+    def expect(self, token: str) -> None:
+        if not self.take(token):
+            raise _NotAConstant
+
+    def expr(self) -> float:
+        value = self.term()
+        while True:
+            if self.take("+"):
+                value += self.term()
+            elif self.take("-"):
+                value -= self.term()
+            else:
+                return value
+
+    def term(self) -> float:
+        value = self.unary()
+        while True:
+            if self.take("*") or self.take("\\cdot") or self.take("\\times"):
+                value *= self.unary()
+            elif self.take("/") or self.take("\\div"):
+                divisor = self.unary()
+                if divisor == 0:
+                    raise _NotAConstant
+                value /= divisor
+            elif self.starts_atom():
+                value *= self.unary()
+            else:
+                return value
+
+    def unary(self) -> float:
+        if self.take("-"):
+            return -self.unary()
+        if self.take("+"):
+            return self.unary()
+        return self.power()
+
+    def power(self) -> float:
+        base = self.atom()
+        if not self.take("^"):
+            return base
+        exponent = self.arg()
+        if abs(exponent) > _MAX_EXPONENT or (base < 0 and not exponent.is_integer()):
+            raise _NotAConstant
+        if base == 0 and exponent < 0:
+            raise _NotAConstant
+        return base ** exponent
+
+    def starts_atom(self) -> bool:
+        return self.at < len(self.text) and (
+            self.text[self.at].isdigit() or self.text[self.at] in "({."
+            or any(self.peek(c) for c in ("\\pi", "\\frac", "\\sqrt")))
+
+    def atom(self) -> float:
+        number = _NUMBER.match(self.text, self.at)
+        if number:
+            self.at = number.end()
+            if self.peek("."):
+                raise _NotAConstant
+            return float(number.group())
+        if self.take("\\pi"):
+            return math.pi
+        if self.take("\\frac"):
+            numerator, denominator = self.arg(ends_run=False), self.arg()
+            if denominator == 0:
+                raise _NotAConstant
+            return numerator / denominator
+        if self.take("\\sqrt"):
+            degree = 2.0
+            if self.take("["):
+                degree = self.expr()
+                self.expect("]")
+            radicand = self.arg()
+            if radicand < 0 or degree == 0:
+                raise _NotAConstant
+            return radicand ** (1.0 / degree)
+        for opening, closing in (("(", ")"), ("{", "}")):
+            if self.take(opening):
+                value = self.expr()
+                self.expect(closing)
+                return value
+        raise _NotAConstant
+
+    def arg(self, ends_run: bool = True) -> float:
+        """A braced group or one digit; a digit that ends a run (not ``\\frac``'s numerator)
+        must not be followed by another digit."""
+        if self.take("{"):
+            value = self.expr()
+            self.expect("}")
+            return value
+        if self.at < len(self.text) and self.text[self.at].isdigit():
+            self.at += 1
+            if ends_run and self.at < len(self.text) and self.text[self.at] in "0123456789.":
+                raise _NotAConstant  # "2^10" is 2^1 * 0 in LaTeX but 1024 to its writer
+            return float(self.text[self.at - 1])
+        raise _NotAConstant
+
+
+def constant_value(answer: str) -> float | None:
+    """Value of a normalised answer that is a real closed-form constant, else None.
+
+    >>> round(constant_value("\\\\frac{3\\\\sqrt{3}}{4}"), 6)
+    1.299038
+    """
+    reader = _Reader(answer)
+    try:
+        value = reader.expr()
+    except (_NotAConstant, OverflowError, RecursionError):
+        return None
+    if reader.at != len(answer) or not math.isfinite(value):
+        return None
+    return value
+
+
+def clearly_different(reference: str, predicted: str, relative: float = 1e-2) -> bool:
+    """True when both answers are real constants whose values differ by more than
+    ``relative`` x max(1, |reference|): then no grader tolerance could call them equal."""
+    ref, pred = constant_value(reference), constant_value(predicted)
+    if ref is None or pred is None:
+        return False
+    return abs(ref - pred) > relative * max(1.0, abs(ref))
