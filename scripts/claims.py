@@ -27,7 +27,8 @@ def _cell(values: list[float], quantity: str) -> str:
     if math.isnan(mean):
         return "-"
     scale, digits = (1.0, 3) if "entropy" in quantity else (100.0, 1)
-    return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f} (n={len(values)})"
+    seeds = sum(not math.isnan(v) for v in values)
+    return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f} (n={seeds})"
 
 
 def main() -> None:
@@ -42,12 +43,14 @@ def main() -> None:
              "Mean ± sample std over seeds (accuracy and its spread in %, entropy in nats). "
              "Verdict: `shown` when the difference has the claimed sign and exceeds the larger "
              "seed std of the two rows; `direction only` when it has the claimed sign but "
-             "within that noise; `not shown` / `contradicted` otherwise "
+             "within that noise (with one seed on a side there is no noise estimate and "
+             "nothing is `shown`); `not shown` / `contradicted` otherwise "
              "(rlvr/reporting/claims.py).", "",
              "| claim | source | quantity | row | baseline | verdict |",
              "|---|---|---|---|---|---|"]
     for claim in CLAIMS:
-        row, baseline, result = check(claim, runs[claim.table])
+        row, baseline, result = check(claim, runs[claim.table],
+                                      TABLES[claim.table].selection(args.profile))
         lines.append(f"| {claim.text} | {claim.source} | {claim.quantity} | "
                      f"{claim.row}: {_cell(row, claim.quantity)} | "
                      f"{claim.baseline}: {_cell(baseline, claim.quantity)} | "

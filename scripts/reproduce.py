@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("table", choices=sorted(TABLES))
     parser.add_argument("--profile", default="tiny", choices=["tiny", "demo", "paper"])
     parser.add_argument("--seeds", type=int, nargs="+", help="default: the profile's seeds")
+    parser.add_argument("--rows", nargs="+", help="train only these row ids (default: all)")
     parser.add_argument("--runs", default=str(REPO / "runs"))
     parser.add_argument("--out", help="default: results/<table>/<profile>")
     parser.add_argument("--report-only", action="store_true", help="train nothing")
@@ -71,8 +72,12 @@ def main() -> None:
     profile = table.profile(args.profile)
     seeds = args.seeds or list(profile.seeds)
     runs_root = Path(args.runs)
+    unknown = set(args.rows or ()) - {row.id for row in table.rows}
+    if unknown:
+        parser.error(f"unknown rows {sorted(unknown)} of {table.name}; "
+                     f"known: {[row.id for row in table.rows]}")
     planned = [(row, seed, table.run_dir(runs_root, args.profile, row, seed))
-               for row in table.rows for seed in seeds]
+               for row in table.rows if not args.rows or row.id in args.rows for seed in seeds]
     pending = [(row, seed, out, row_overrides(profile.overrides, row, seed, out, extra))
                for row, seed, out in planned if not is_finished(out)]
     log.info("%s/%s: %d runs, %d to train", table.name, args.profile, len(planned), len(pending))

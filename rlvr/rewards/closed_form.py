@@ -9,7 +9,9 @@ evaluates it as Python.
 Grammar (on a normalised answer, spaces removed)::
 
     expr   := term (("+" | "-") term)*
-    term   := unary (("*" | "\\cdot" | "\\times" | "/" | "\\div" | <implicit>) unary)*
+    term   := unary (("*" | "\\cdot" | "\\times" | "/" | "\\div") unary | <implicit> root)*
+    root   := unary starting with "\\pi" or "\\sqrt" (other implicit products, and any after
+              a division, read differently in latex2sympy: refused)
     unary  := ("-" | "+") unary | power
     power  := atom ("^" arg)?
     atom   := number | "\\pi" | "\\frac" arg arg | "\\sqrt" ("[" expr "]")? arg
@@ -22,12 +24,21 @@ from __future__ import annotations
 import math
 import re
 
-_NUMBER = re.compile(r"\d+\.?\d*|\.\d+")
+_DIGITS = "0123456789"  # not str.isdigit: it accepts "²", which float() refuses
+_NUMBER = re.compile(r"[0-9]+\.?[0-9]*|\.[0-9]+")
 _MAX_EXPONENT = 64.0
+_MAX_MAGNITUDE = 2.0 ** 53  # beyond it float sums cancel ("10^{20}+1-10^{20}" would be 0)
 
 
 class _NotAConstant(Exception):
     """The text is outside the grammar, or its value is not a finite real number."""
+
+
+def _bounded(value: float) -> float:
+    """``value``, or refuse when it is too large for float arithmetic to stay exact enough."""
+    if not abs(value) <= _MAX_MAGNITUDE:  # also catches NaN
+        raise _NotAConstant
+    return value
 
 
 class _Reader:
@@ -62,14 +73,16 @@ class _Reader:
         value = self.unary()
         while True:
             if self.take("*") or self.take("\\cdot") or self.take("\\times"):
-                value *= self.unary()
+                value = _bounded(value * self.unary())
             elif self.take("/") or self.take("\\div"):
                 divisor = self.unary()
-                if divisor == 0:
+                if divisor == 0 or self.starts_atom():  # "1/2\\pi": 1/(2 pi) to latex2sympy
                     raise _NotAConstant
-                value /= divisor
-            elif self.starts_atom():
-                value *= self.unary()
+                value = _bounded(value / divisor)
+            elif self.peek("\\pi") or self.peek("\\sqrt"):
+                value = _bounded(value * self.unary())
+            elif self.starts_atom():  # "2(3)", "2\\frac12": latex2sympy may read a mixed number
+                raise _NotAConstant
             else:
                 return value
 
@@ -89,20 +102,20 @@ class _Reader:
             raise _NotAConstant
         if base == 0 and exponent < 0:
             raise _NotAConstant
-        return base ** exponent
+        return _bounded(base ** exponent)
 
     def starts_atom(self) -> bool:
         return self.at < len(self.text) and (
-            self.text[self.at].isdigit() or self.text[self.at] in "({."
+            self.text[self.at] in _DIGITS or self.text[self.at] in "({."
             or any(self.peek(c) for c in ("\\pi", "\\frac", "\\sqrt")))
 
     def atom(self) -> float:
         number = _NUMBER.match(self.text, self.at)
         if number:
             self.at = number.end()
-            if self.peek("."):
-                raise _NotAConstant
-            return float(number.group())
+            if self.peek(".") or self.peek("\\frac"):
+                raise _NotAConstant  # "2\\frac{1}{2}": 2.5 as a mixed number, 1 as a product
+            return _bounded(float(number.group()))
         if self.take("\\pi"):
             return math.pi
         if self.take("\\frac"):
@@ -116,7 +129,7 @@ class _Reader:
                 degree = self.expr()
                 self.expect("]")
             radicand = self.arg()
-            if radicand < 0 or degree == 0:
+            if radicand < 0 or degree <= 0:
                 raise _NotAConstant
             return radicand ** (1.0 / degree)
         for opening, closing in (("(", ")"), ("{", "}")):
@@ -133,9 +146,9 @@ class _Reader:
             value = self.expr()
             self.expect("}")
             return value
-        if self.at < len(self.text) and self.text[self.at].isdigit():
+        if self.at < len(self.text) and self.text[self.at] in _DIGITS:
             self.at += 1
-            if ends_run and self.at < len(self.text) and self.text[self.at] in "0123456789.":
+            if ends_run and self.at < len(self.text) and self.text[self.at] in f"{_DIGITS}.":
                 raise _NotAConstant  # "2^10" is 2^1 * 0 in LaTeX but 1024 to its writer
             return float(self.text[self.at - 1])
         raise _NotAConstant
@@ -150,7 +163,7 @@ def constant_value(answer: str) -> float | None:
     reader = _Reader(answer)
     try:
         value = reader.expr()
-    except (_NotAConstant, OverflowError, RecursionError):
+    except (_NotAConstant, ArithmeticError, ValueError, RecursionError):
         return None
     if reader.at != len(answer) or not math.isfinite(value):
         return None

@@ -16,6 +16,7 @@ from rlvr.rewards.closed_form import clearly_different
 from rlvr.rewards.normalize import as_number, normalize_answer
 
 MAX_SYMBOLIC_CHARS = 400
+NUMERIC_CLOSE = 1e-5  # relative gap under which unequal numbers go to math-verify
 # twice the deepest gold answer of the seven benchmarks (parse time grows ~1.5x per level)
 MAX_NESTING = 8
 MAX_DIGITS = 40
@@ -45,7 +46,11 @@ def fast_equivalent(reference: str, predicted: str) -> bool | None:
         return True
     ref_num, pred_num = as_number(ref), as_number(pred)
     if ref_num is not None and pred_num is not None:
-        return ref_num == pred_num
+        if ref_num == pred_num:
+            return True
+        if abs(ref_num - pred_num) <= NUMERIC_CLOSE * max(1, abs(ref_num)):
+            return None  # "0.333333" for "\\frac13": math-verify's rounding decides
+        return False
     if ref_num is not None and _not_an_expression(pred):
         return False
     if clearly_different(ref, pred):

@@ -4,24 +4,26 @@ math-verify's own timeouts use ``signal.alarm``: they fail outside a main thread
 ~15 ms per check. Each check instead runs in a disposable worker process (``python -m
 rlvr.rewards.worker``, a plain subprocess, so nothing of the caller's ``__main__`` is re-run) and
 the parent enforces the bound: a worker that overruns it is killed, the check scores 0, and a
-fresh worker starts in the background (its start-up is never charged to a check). This works
-whether the caller is a main thread, another thread or a worker process.
+fresh worker starts in the background (its start-up is never charged to a check). Calls are
+serialised by a lock, so the pool can be shared by threads.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
-import select
+import selectors
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 
 STARTUP_TIMEOUT_S = 120.0
 MAX_FAILED_STARTS = 3
-_WARM_UP = None  # the job of a worker answering its start-up ping, not a caller's pair
+WARM_UP = -1  # the job of a worker answering its start-up ping, not an index of a caller's pair
 
 
 class _Worker:
@@ -46,12 +48,12 @@ class _Worker:
             raise EOFError("symbolic worker exited")
         return line.strip() == "1"
 
-    def fileno(self) -> int:
-        return self.process.stdout.fileno()
-
     def kill(self) -> None:
         self.process.kill()
         self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()
 
 
 class SymbolicPool:
@@ -60,8 +62,14 @@ class SymbolicPool:
 
     def __init__(self, workers: int = 2, timeout_s: float = 2.0) -> None:
         self.timeout_s = timeout_s
+        self.owner_pid = os.getpid()
+        self._lock = threading.Lock()
         self._failed_starts = 0
         self._workers = [_Worker() for _ in range(workers)]
+
+    @property
+    def closed(self) -> bool:
+        return not self._workers
 
     def _replace(self, worker: _Worker) -> _Worker:
         """Kill ``worker`` and put a fresh one, warming up, in its place."""
@@ -72,25 +80,37 @@ class SymbolicPool:
 
     def check(self, pairs: list[tuple[str, str]]) -> list[bool]:
         """Equivalence of each (reference, predicted) pair, in order."""
+        if self.closed:
+            raise RuntimeError("the symbolic-check pool is closed")
+        with self._lock:
+            jobs: dict[_Worker, tuple[int, float]] = {
+                w: (WARM_UP, w.startup_due) for w in self._workers if not w.warm}
+            try:
+                return self._run(pairs, jobs)
+            except BaseException:
+                # a worker still busy with a pair would answer the next caller's pair with
+                # this one's verdict: replace it
+                for worker, (job, _) in jobs.items():
+                    if job != WARM_UP and worker in self._workers:
+                        self._replace(worker)
+                raise
+
+    def _run(self, pairs: list[tuple[str, str]], jobs: dict[_Worker, tuple[int, float]]
+             ) -> list[bool]:
         results = [False] * len(pairs)
         queue = deque(enumerate(pairs))
-        jobs: dict[_Worker, tuple[int | None, float]] = {
-            w: (_WARM_UP, w.startup_due) for w in self._workers if not w.warm}
 
-        def pending() -> bool:
-            return bool(queue) or any(job is not _WARM_UP for job, _ in jobs.values())
-
-        def restart(worker: _Worker, job: int | None, why: str) -> None:
-            self._failed_starts = self._failed_starts + 1 if job is _WARM_UP else 0
+        def restart(worker: _Worker, starting: bool, why: str) -> None:
+            self._failed_starts = self._failed_starts + 1 if starting else 0
+            fresh = self._replace(worker)
             if self._failed_starts >= MAX_FAILED_STARTS:  # an installation problem: do not loop
-                worker.kill()
+                self._failed_starts = 0
                 raise RuntimeError(
                     f"symbolic-check workers {why} {MAX_FAILED_STARTS} times while starting; "
                     f"run `{sys.executable} -m rlvr.rewards.worker {os.getpid()}` to see why")
-            fresh = self._replace(worker)
-            jobs[fresh] = (_WARM_UP, fresh.startup_due)
+            jobs[fresh] = (WARM_UP, fresh.startup_due)
 
-        while pending():
+        while queue or any(job != WARM_UP for job, _ in jobs.values()):
             for worker in list(self._workers):
                 if worker not in jobs and queue:
                     index, pair = queue.popleft()
@@ -98,46 +118,56 @@ class SymbolicPool:
                         worker.send(pair)
                     except OSError:  # it died while idle: retry the pair on a fresh worker
                         queue.appendleft((index, pair))
-                        restart(worker, None, "exited")
+                        restart(worker, False, "exited")
                         continue
                     jobs[worker] = (index, time.monotonic() + self.timeout_s)
             deadline = min(due for _, due in jobs.values())
-            ready, _, _ = select.select(list(jobs), [], [],
-                                        max(0.0, deadline - time.monotonic()))
+            with selectors.DefaultSelector() as selector:  # not select(): fds may be >= 1024
+                for worker in jobs:
+                    selector.register(worker.process.stdout, selectors.EVENT_READ, worker)
+                ready = {key.data for key, _ in
+                         selector.select(max(0.0, deadline - time.monotonic()))}
             for worker in list(jobs):
                 job, due = jobs[worker]
                 if worker in ready:
                     del jobs[worker]
                     try:
                         verdict = worker.receive()
-                    except EOFError:  # it crashed on this pair: the pair scores 0
-                        restart(worker, job, "exited")
+                    except EOFError:  # it crashed on this pair (which scores 0)
+                        restart(worker, job == WARM_UP, "exited")
                         continue
-                    if job is _WARM_UP:
+                    if job == WARM_UP:
                         worker.warm = True
                         self._failed_starts = 0
                     else:
                         results[job] = verdict
                 elif time.monotonic() >= due:
                     del jobs[worker]
-                    restart(worker, job, "timed out")
+                    restart(worker, job == WARM_UP, "timed out")
         return results
 
     def close(self) -> None:
-        for worker in self._workers:
-            worker.kill()
+        """Kill the workers (only in the process that started them, not in a forked child)."""
+        if os.getpid() == self.owner_pid:
+            for worker in self._workers:
+                worker.kill()
         self._workers = []
 
 
 _DEFAULT: SymbolicPool | None = None
+_DEFAULT_LOCK = threading.Lock()
 
 
 def default_pool(workers: int | None = None, timeout_s: float = 2.0) -> SymbolicPool:
-    """The process-wide pool, started on first use and closed at exit."""
+    """The process-wide pool, started on first use (again in a forked child, or after it was
+    closed, or for another ``timeout_s``) and closed at exit."""
     global _DEFAULT
-    if _DEFAULT is None or _DEFAULT.timeout_s != timeout_s:
-        if _DEFAULT is not None:
-            _DEFAULT.close()
-        _DEFAULT = SymbolicPool(workers or min(2, os.cpu_count() or 1), timeout_s)
-        atexit.register(_DEFAULT.close)
-    return _DEFAULT
+    with _DEFAULT_LOCK:
+        current = _DEFAULT
+        if (current is None or current.closed or current.owner_pid != os.getpid()
+                or current.timeout_s != timeout_s):
+            if current is not None:
+                current.close()
+            _DEFAULT = SymbolicPool(workers or min(2, os.cpu_count() or 1), timeout_s)
+            atexit.register(_DEFAULT.close)
+        return _DEFAULT

@@ -95,6 +95,9 @@ def test_beta_heatmap_averages_seeds_per_cell(tmp_path):
     ([0.40, 0.41], [0.50, 0.52], -1, "shown"),
     ([0.45, 0.55], [0.50, 0.52], +1, "not shown"),       # d = -0.01, noise 0.0707
     ([], [0.5], +1, "not run"),
+    ([0.9], [0.5], +1, "direction only (one seed)"),  # no noise estimate from one seed
+    ([0.9, float("nan")], [0.5, 0.5], +1, "direction only (one seed)"),
+    ([float("nan")], [0.5], +1, "no data"),
 ])
 def test_claim_verdicts(row, baseline, direction, expected):
     assert verdict(row, baseline, direction) == expected

@@ -59,6 +59,8 @@ def test_normalisation(raw, expected):
     ("\\boxed{\\frac{1}{2}}", "0.5", 1.0),
     ("\\boxed{1/2}", "\\frac12", 1.0),
     ("\\boxed{0.5}", "\\frac{1}{2}", 1.0),
+    ("\\boxed{0.333333}", "\\frac13", 1.0),  # math-verify's 6-decimal rounding
+    ("\\boxed{0.33}", "\\frac13", 0.0),
     ("\\boxed{2\\sqrt{2}}", "\\sqrt{8}", 1.0),
     ("\\boxed{x^2+2x+1}", "(x+1)^2", 1.0),
     ("\\boxed{[1, 2)}", "[1,2)", 1.0),
@@ -135,14 +137,17 @@ def test_workers_die_with_a_killed_parent():
     ("90", 90.0), ("-\\frac{\\pi}{6}", -math.pi / 6), ("\\frac{3\\sqrt{3}}{4}", 3 * 3 ** 0.5 / 4),
     ("11\\sqrt2", 11 * 2 ** 0.5), ("\\frac12", 0.5), ("2\\cdot3^2", 18.0),
     ("\\sqrt[3]{27}", 3.0), ("(1+\\sqrt{5})/2", (1 + 5 ** 0.5) / 2), ("2^{-2}", 0.25),
+    ("2\\pi\\sqrt{3}", 2 * math.pi * 3 ** 0.5), ("-2^2", -4.0),
 ])
 def test_closed_form_values(latex, value):
     assert constant_value(latex) == pytest.approx(value, rel=1e-12)
 
 
 @pytest.mark.parametrize("latex", [
-    "2^10", "\\sqrt23", "\\frac123", "1.5.3",  # ambiguous to a reader: left to math-verify
+    "2^10", "\\sqrt23", "\\frac123", "1.5.3", "2\\frac{1}{2}",  # ambiguous: for math-verify
+    "1/2\\pi", "6\\div2\\sqrt{3}", "2(3)", "(2)\\frac{1}{2}",  # latex2sympy reads these otherwise
     "(1,2)", "6-5i", "x+1", "\\sqrt{-1}", "1/0", "(-8)^{1/3}", "10^{100}", "{" * 3000,
+    "(2\\sqrt{3})^²", "\\sqrt[-2]{0}", "10^{20}+1-10^{20}",
 ])
 def test_closed_form_declines_what_it_cannot_read_exactly(latex):
     assert constant_value(latex) is None
@@ -152,3 +157,33 @@ def test_only_far_apart_constants_are_rejected_fast():
     assert clearly_different("90", "\\sqrt{51}")
     assert not clearly_different("\\frac{\\sqrt{2}}{2}", "0.7071")  # close: math-verify decides
     assert not clearly_different("3", "x")
+
+
+def test_a_worker_that_died_while_idle_is_replaced_and_its_pair_retried():
+    pool = SymbolicPool(workers=1, timeout_s=60.0)
+    try:
+        assert pool.check([("2\\sqrt{2}", "\\sqrt{8}")]) == [True]
+        pool._workers[0].process.kill()
+        pool._workers[0].process.wait()
+        assert pool.check([("2\\sqrt{2}", "\\sqrt{8}"), ("x", "y")]) == [True, False]
+    finally:
+        pool.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.check([("1", "1")])
+
+
+def test_threads_sharing_a_pool_get_their_own_verdicts():
+    pool = SymbolicPool(workers=2, timeout_s=60.0)
+    calls = {"a": [("2\\sqrt{2}", "\\sqrt{8}"), ("x", "y")] * 4,
+             "b": [("x", "y"), ("\\frac{1}{\\sqrt{2}}", "\\frac{\\sqrt{2}}{2}")] * 4}
+    got = {}
+    threads = [threading.Thread(target=lambda k=k: got.__setitem__(k, pool.check(calls[k])))
+               for k in calls]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        pool.close()
+    assert got == {"a": [True, False] * 4, "b": [False, True] * 4}
