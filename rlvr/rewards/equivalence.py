@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from rlvr.rewards.closed_form import clearly_different
+from rlvr.rewards.closed_form import clearly_different, constant_value
 from rlvr.rewards.normalize import as_number, normalize_answer
 
 MAX_SYMBOLIC_CHARS = 400
@@ -30,6 +30,26 @@ MAX_EXPONENT_DIGITS = 4
 _BIG_EXPONENT = re.compile(rf"\^\s*\{{?\s*[-+]?\d{{{MAX_EXPONENT_DIGITS + 1},}}")
 
 
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+_FREE_LETTER = re.compile(r"(?<![A-Za-z])[A-DF-HJ-Za-df-hj-z](?![A-Za-z])")  # not e, not i
+
+
+def _free_variable_without_equation(answer: str) -> bool:
+    """A free variable (a single letter outside LaTeX commands, other than the constants e and
+    i) and no ``=``: such an expression never equals a number (``x=7`` does, as an equation)."""
+    return "=" not in answer and _FREE_LETTER.search(_COMMAND.sub(" ", answer)) is not None
+
+
+def _is_scalar(answer: str) -> bool:
+    return as_number(answer) is not None or constant_value(answer) is not None
+
+
+def _is_list(answer: str) -> bool:
+    """Two or more different comma-separated items: a tuple, set, interval or list of roots
+    (thousands commas are gone after normalisation)."""
+    return len(set(answer.strip("()[]{}\\").split(","))) > 1
+
+
 def _not_an_expression(answer: str) -> bool:
     """True for text that cannot be a math expression: control or non-ASCII characters, or a
     word of two or more letters that is not a LaTeX command or function name."""
@@ -39,11 +59,14 @@ def _not_an_expression(answer: str) -> bool:
 
 
 def fast_equivalent(reference: str, predicted: str) -> bool | None:
-    """Decide by normalised text or exact numeric value, or reject constants whose values
-    are far apart (closed_form.py); None when none of these settles it."""
+    """Decide by normalised text or exact numeric value, or reject: a free variable or a
+    word for a number, constants whose values are far apart (closed_form.py), a scalar
+    against a tuple or list; None when none of these settles it."""
     ref, pred = normalize_answer(reference), normalize_answer(predicted)
     if ref == pred:
         return True
+    if not pred:
+        return False
     ref_num, pred_num = as_number(ref), as_number(pred)
     if ref_num is not None and pred_num is not None:
         if ref_num == pred_num:
@@ -51,9 +74,12 @@ def fast_equivalent(reference: str, predicted: str) -> bool | None:
         if abs(ref_num - pred_num) <= NUMERIC_CLOSE * max(1, abs(ref_num)):
             return None  # "0.333333" for "\\frac13": math-verify's rounding decides
         return False
-    if ref_num is not None and _not_an_expression(pred):
+    if ref_num is not None and (_not_an_expression(pred)
+                                or _free_variable_without_equation(pred)):
         return False
     if clearly_different(ref, pred):
+        return False
+    if (_is_scalar(ref) and _is_list(pred)) or (_is_scalar(pred) and _is_list(ref)):
         return False
     return None
 

@@ -12,8 +12,8 @@ _THOUSANDS = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d,]|\.\d)")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
 _SIMPLE_FRAC = re.compile(r"^(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}$")
 _SLASH_FRAC = re.compile(r"^(-?\d+)/(\d+)$")
-_UNITS = re.compile(
-    r"\s*(?:units?|cm|centimeters?|meters?|m|km|inches|inch|feet|foot|ft|miles?|dollars?|cents?|"
+_UNITS = re.compile(  # after a number (or a closing brace): "5 cm", "\\frac{1}{2} inch"
+    r"(?<=[0-9}])\s*(?:units?|cm|centimeters?|meters?|m|km|inches|inch|feet|foot|ft|miles?|dollars?|cents?|"
     r"degrees?|hours?|minutes?|seconds?|days?|weeks?|years?|pounds?|kg|grams?|g|liters?|mph)\^?\d?$"
 )
 

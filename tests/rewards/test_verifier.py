@@ -61,6 +61,8 @@ def test_normalisation(raw, expected):
     ("\\boxed{0.5}", "\\frac{1}{2}", 1.0),
     ("\\boxed{0.333333}", "\\frac13", 1.0),  # math-verify's 6-decimal rounding
     ("\\boxed{0.33}", "\\frac13", 0.0),
+    ("\\boxed{m}", "7", 0.0),  # a free variable is no number (and "m" alone is not a unit)
+    ("\\boxed{x=7}", "7", 1.0),  # an equation is read by its right-hand side
     ("\\boxed{2\\sqrt{2}}", "\\sqrt{8}", 1.0),
     ("\\boxed{x^2+2x+1}", "(x+1)^2", 1.0),
     ("\\boxed{[1, 2)}", "[1,2)", 1.0),
