@@ -50,6 +50,28 @@ def _is_list(answer: str) -> bool:
     return len(set(answer.strip("()[]{}\\").split(","))) > 1
 
 
+_CHOICE = re.compile(r"\(?([A-E])\)?")
+_PLAIN_WORDS = re.compile(r"[A-Za-z' ]*[A-Za-z]{3,}[A-Za-z' ]*")  # "ab" may be a product
+
+
+def _is_matrix(answer: str) -> bool:
+    return "\\begin{" in answer
+
+
+def _text_verdict(ref: str, pred: str) -> bool | None:
+    """Answers that are text, not math: a multiple-choice letter (``(C)``) equals the same
+    letter with or without parentheses; a word answer (``east``, ``Evelyn``: letters only, one
+    word of three or more that is no LaTeX name) equals the same words in any case. None
+    when the reference is neither."""
+    choice = _CHOICE.fullmatch(ref)
+    if choice:
+        written = _CHOICE.fullmatch(pred)
+        return written is not None and written.group(1) == choice.group(1)
+    if _PLAIN_WORDS.fullmatch(ref) and _not_an_expression(ref):
+        return " ".join(ref.lower().split()) == " ".join(pred.lower().split())
+    return None
+
+
 def _not_an_expression(answer: str) -> bool:
     """True for text that cannot be a math expression: control or non-ASCII characters, or a
     word of two or more letters that is not a LaTeX command or function name."""
@@ -59,14 +81,18 @@ def _not_an_expression(answer: str) -> bool:
 
 
 def fast_equivalent(reference: str, predicted: str) -> bool | None:
-    """Decide by normalised text or exact numeric value, or reject: a free variable or a
-    word for a number, constants whose values are far apart (closed_form.py), a scalar
-    against a tuple or list; None when none of these settles it."""
+    """Decide by normalised text, a choice letter or word answer, or exact numeric value, or
+    reject: a free variable or a word for a number, constants whose values are far apart
+    (closed_form.py), a scalar against a tuple, list or matrix; None when none of these
+    settles it."""
     ref, pred = normalize_answer(reference), normalize_answer(predicted)
     if ref == pred:
         return True
     if not pred:
         return False
+    text = _text_verdict(ref, pred)
+    if text is not None:
+        return text
     ref_num, pred_num = as_number(ref), as_number(pred)
     if ref_num is not None and pred_num is not None:
         if ref_num == pred_num:
@@ -74,12 +100,17 @@ def fast_equivalent(reference: str, predicted: str) -> bool | None:
         if abs(ref_num - pred_num) <= NUMERIC_CLOSE * max(1, abs(ref_num)):
             return None  # "0.333333" for "\\frac13": math-verify's rounding decides
         return False
-    if ref_num is not None and (_not_an_expression(pred)
-                                or _free_variable_without_equation(pred)):
+    if ref_num is not None and _not_an_expression(pred):
+        return False
+    if _is_scalar(ref) and _free_variable_without_equation(pred):
+        return False
+    if _is_scalar(pred) and _free_variable_without_equation(ref):
         return False
     if clearly_different(ref, pred):
         return False
-    if (_is_scalar(ref) and _is_list(pred)) or (_is_scalar(pred) and _is_list(ref)):
+    if _is_scalar(ref) and (_is_list(pred) or _is_matrix(pred)):
+        return False
+    if _is_scalar(pred) and (_is_list(ref) or _is_matrix(ref)):
         return False
     return None
 

@@ -49,6 +49,8 @@ def test_last_boxed_prefers_the_last_of_boxed_and_fbox():
     ("5 \\text{ cm}", "5"),
     ("18 dollars", "18"),
     ("$7$.", "7"),
+    ("\\$18.90", "18.90"),
+    ("\\$32,\\!348", "32348"),
     ("-4", "-4"),
 ])
 def test_normalisation(raw, expected):
@@ -63,6 +65,8 @@ def test_normalisation(raw, expected):
     ("\\boxed{0.33}", "\\frac13", 0.0),
     ("\\boxed{m}", "7", 0.0),  # a free variable is no number (and "m" alone is not a unit)
     ("\\boxed{x=7}", "7", 1.0),  # an equation is read by its right-hand side
+    ("\\boxed{864}", "-13x+3", 0.0),  # and a number is no expression in a variable
+    ("\\boxed{y}", "\\sqrt{8}", 0.0),
     ("\\boxed{2\\sqrt{2}}", "\\sqrt{8}", 1.0),
     ("\\boxed{x^2+2x+1}", "(x+1)^2", 1.0),
     ("\\boxed{[1, 2)}", "[1,2)", 1.0),
@@ -74,6 +78,15 @@ def test_normalisation(raw, expected):
     ("\\boxed{\\sqrt{3}}", "3", 0.0),
     ("\\boxed{5 apples}", "6", 0.0),
     ("no final answer", "3", 0.0),
+    ("\\boxed{C}", "(C)", 1.0),
+    ("\\boxed{\\text{(C)}}", "(C)", 1.0),
+    ("\\boxed{(D)}", "(C)", 0.0),
+    ("\\boxed{22}", "(C)", 0.0),
+    ("\\boxed{\\text{East}}", "east", 1.0),
+    ("\\boxed{\\text{west}}", "east", 0.0),
+    ("\\boxed{\\frac{3}{56}}", "Evelyn", 0.0),
+    ("\\boxed{15}", "\\begin{pmatrix}-1\\\\2\\end{pmatrix}", 0.0),
+    ("\\boxed{\\begin{pmatrix}3\\\\4\\end{pmatrix}}", "\\frac{16}{27}", 0.0),
 ])
 def test_equivalence(completion, reference, score):
     assert math_reward(completion, reference) == score
