@@ -29,33 +29,20 @@ _LONG_NUMBER = re.compile(rf"\d{{{MAX_DIGITS + 1},}}")
 MAX_EXPONENT_DIGITS = 4
 _BIG_EXPONENT = re.compile(rf"\^\s*\{{?\s*[-+]?\d{{{MAX_EXPONENT_DIGITS + 1},}}")
 
-
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 _FREE_LETTER = re.compile(r"(?<![A-Za-z])[A-DF-HJ-Za-df-hj-z](?![A-Za-z])")  # not e, not i
-
-
-def _free_variable_without_equation(answer: str) -> bool:
-    """A free variable (a single letter outside LaTeX commands, other than the constants e and
-    i) and no ``=``: such an expression never equals a number (``x=7`` does, as an equation)."""
-    return "=" not in answer and _FREE_LETTER.search(_COMMAND.sub(" ", answer)) is not None
-
-
-def _is_scalar(answer: str) -> bool:
-    return as_number(answer) is not None or constant_value(answer) is not None
-
-
-def _is_list(answer: str) -> bool:
-    """Two or more different comma-separated items: a tuple, set, interval or list of roots
-    (thousands commas are gone after normalisation)."""
-    return len(set(answer.strip("()[]{}\\").split(","))) > 1
-
-
 _CHOICE = re.compile(r"\(?([A-E])\)?")
 _PLAIN_WORDS = re.compile(r"[A-Za-z' ]*[A-Za-z]{3,}[A-Za-z' ]*")  # "ab" may be a product
 
 
-def _is_matrix(answer: str) -> bool:
-    return "\\begin{" in answer
+def _never_a_scalar(answer: str) -> bool:
+    """Answers that never equal a single number or constant: a free variable (a single letter
+    outside LaTeX commands, other than the constants e and i) with no ``=`` (``x=7`` is read
+    by its right-hand side); two or more different comma-separated items (a tuple, set,
+    interval or list of roots; thousands commas are gone after normalisation); a matrix."""
+    free_variable = "=" not in answer and _FREE_LETTER.search(_COMMAND.sub(" ", answer))
+    listed = len(set(answer.strip("()[]{}\\").split(","))) > 1
+    return bool(free_variable) or listed or "\\begin{" in answer
 
 
 def _text_verdict(ref: str, pred: str) -> bool | None:
@@ -102,15 +89,11 @@ def fast_equivalent(reference: str, predicted: str) -> bool | None:
         return False
     if ref_num is not None and _not_an_expression(pred):
         return False
-    if _is_scalar(ref) and _free_variable_without_equation(pred):
-        return False
-    if _is_scalar(pred) and _free_variable_without_equation(ref):
+    ref_scalar = ref_num is not None or constant_value(ref) is not None
+    pred_scalar = pred_num is not None or constant_value(pred) is not None
+    if (ref_scalar and _never_a_scalar(pred)) or (pred_scalar and _never_a_scalar(ref)):
         return False
     if clearly_different(ref, pred):
-        return False
-    if _is_scalar(ref) and (_is_list(pred) or _is_matrix(pred)):
-        return False
-    if _is_scalar(pred) and (_is_list(ref) or _is_matrix(ref)):
         return False
     return None
 
