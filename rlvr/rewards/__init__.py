@@ -1,16 +1,16 @@
 """Verifiable rewards: 1.0 when a completion's final answer equals the reference, else 0.0.
 
-Pipeline per completion: extract the final answer (rlvr/rewards/extract.py) -> normalise both
-sides (normalize.py) -> decide by text or exact number (equivalence.fast_equivalent, in
-process, microseconds) -> otherwise math-verify in a worker pool with a hard time bound
-(pool.py). Nothing the model wrote is ever evaluated as Python.
+Pipeline per completion: extract the final answer (rlvr/rewards/extract.py: the last stated
+answer, read from its sentence by fixed rules) -> normalise both sides (normalize.py) -> decide
+by ordered in-process rules (equivalence.fast_equivalent, microseconds) -> otherwise math-verify
+in a worker pool with a hard time bound (pool.py). Nothing the model wrote is ever evaluated
+as Python.
 """
 
 from __future__ import annotations
 
-from rlvr.rewards.equivalence import fast_equivalent, too_risky
+from rlvr.rewards.equivalence import compared_forms, fast_equivalent, too_risky
 from rlvr.rewards.extract import extract_answer
-from rlvr.rewards.normalize import normalize_answer
 from rlvr.rewards.pool import default_pool
 
 __all__ = ["math_reward", "score_batch"]
@@ -24,7 +24,7 @@ def _undecided(completion: str, reference: str) -> tuple[float | None, tuple[str
     decided = fast_equivalent(reference, predicted)
     if decided is not None:
         return float(decided), None
-    pair = (normalize_answer(reference), normalize_answer(predicted))
+    pair = compared_forms(reference, predicted)
     if too_risky(pair[1]) or too_risky(pair[0]):
         return 0.0, None
     return None, pair

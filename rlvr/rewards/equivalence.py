@@ -11,19 +11,17 @@ the worker pool (rlvr/rewards/pool.py).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from rlvr.rewards.closed_form import clearly_different, constant_value
 from rlvr.rewards.normalize import as_number, normalize_answer
+from rlvr.rewards.prose import is_prose
 
 MAX_SYMBOLIC_CHARS = 400
 NUMERIC_CLOSE = 1e-5  # relative gap under which unequal numbers go to math-verify
 # twice the deepest gold answer of the seven benchmarks (parse time grows ~1.5x per level)
 MAX_NESTING = 8
 MAX_DIGITS = 40
-_MATH_WORDS = {"sqrt", "frac", "pi", "infty", "sin", "cos", "tan", "log", "ln", "exp", "cdot",
-               "times", "div", "pm", "mp", "circ", "le", "ge", "neq", "left", "right", "dfrac",
-               "tfrac", "cup", "cap", "in", "mathbb", "text", "boxed"}
-_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 _EXPONENT_TOWER = re.compile(r"\^\s*\{[^{}]*\^|\^\s*\(?[^{}\s]*\^")
 _LONG_NUMBER = re.compile(rf"\d{{{MAX_DIGITS + 1},}}")
 MAX_EXPONENT_DIGITS = 4
@@ -33,6 +31,7 @@ _COMMAND = re.compile(r"\\[A-Za-z]+")
 _FREE_LETTER = re.compile(r"(?<![A-Za-z])[A-DF-HJ-Za-df-hj-z](?![A-Za-z])")  # not e, not i
 _CHOICE = re.compile(r"\(?([A-E])\)?")
 _PLAIN_WORDS = re.compile(r"[A-Za-z' ]*[A-Za-z]{3,}[A-Za-z' ]*")  # "ab" may be a product
+_EQUALS = re.compile(r"(?<![<>!\\])=")
 
 
 def _never_a_scalar(answer: str) -> bool:
@@ -45,56 +44,82 @@ def _never_a_scalar(answer: str) -> bool:
     return bool(free_variable) or listed or "\\begin{" in answer
 
 
-def _text_verdict(ref: str, pred: str) -> bool | None:
+def _same_text(ref: str, pred: str) -> bool | None:
+    """The same normalised text is equal; an empty answer equals nothing."""
+    if ref == pred:
+        return True
+    return False if not pred else None
+
+
+def _text_answer(ref: str, pred: str) -> bool | None:
     """Answers that are text, not math: a multiple-choice letter (``(C)``) equals the same
-    letter with or without parentheses; a word answer (``east``, ``Evelyn``: letters only, one
-    word of three or more that is no LaTeX name) equals the same words in any case. None
-    when the reference is neither."""
+    letter with or without parentheses; a word answer (``east``, ``Evelyn``: letters only, a
+    word of three or more, prose by rlvr/rewards/prose.py) equals the same words in any case."""
     choice = _CHOICE.fullmatch(ref)
     if choice:
         written = _CHOICE.fullmatch(pred)
         return written is not None and written.group(1) == choice.group(1)
-    if _PLAIN_WORDS.fullmatch(ref) and _not_an_expression(ref):
+    if _PLAIN_WORDS.fullmatch(ref) and is_prose(ref):
         return " ".join(ref.lower().split()) == " ".join(pred.lower().split())
     return None
 
 
-def _not_an_expression(answer: str) -> bool:
-    """True for text that cannot be a math expression: control or non-ASCII characters, or a
-    word of two or more letters that is not a LaTeX command or function name."""
-    if any(not (32 <= ord(c) < 127) for c in answer):
+def _exact_numbers(ref: str, pred: str) -> bool | None:
+    """Two numbers (integers, decimals, scientific notation, simple fractions) are compared
+    exactly; numbers within ``NUMERIC_CLOSE`` of each other are left to math-verify's rounding
+    ("0.333333" for "\\frac13")."""
+    ref_num, pred_num = as_number(ref), as_number(pred)
+    if ref_num is None or pred_num is None:
+        return None
+    if ref_num == pred_num:
         return True
-    return any(w.lower() not in _MATH_WORDS for w in _WORD.findall(answer))
+    return None if abs(ref_num - pred_num) <= NUMERIC_CLOSE * max(1, abs(ref_num)) else False
+
+
+def _word_for_a_number(ref: str, pred: str) -> bool | None:
+    """Prose never equals a number."""
+    return False if as_number(ref) is not None and is_prose(pred) else None
+
+
+def _scalar_against_collection(ref: str, pred: str) -> bool | None:
+    """A number or constant never equals a free variable, a tuple, a list or a matrix."""
+    ref_scalar = as_number(ref) is not None or constant_value(ref) is not None
+    pred_scalar = as_number(pred) is not None or constant_value(pred) is not None
+    if (ref_scalar and _never_a_scalar(pred)) or (pred_scalar and _never_a_scalar(ref)):
+        return False
+    return None
+
+
+def _far_apart_constants(ref: str, pred: str) -> bool | None:
+    """Closed-form constants whose values are far apart are different (closed_form.py)."""
+    return False if clearly_different(ref, pred) else None
+
+
+_RULES: tuple[Callable[[str, str], bool | None], ...] = (
+    _same_text, _text_answer, _exact_numbers, _word_for_a_number, _scalar_against_collection,
+    _far_apart_constants)
+
+
+def compared_forms(reference: str, predicted: str) -> tuple[str, str]:
+    """The normalised (reference, predicted) that are compared. A predicted equation (or chain
+    ``a = b = c``) against a reference that is none is read by its last side: ``x = 7`` and
+    ``9 \\cdot 2 = 18`` state 7 and 18. Inequalities (``<=``, ``\\le``) are not equations."""
+    ref, pred = normalize_answer(reference), normalize_answer(predicted)
+    if _EQUALS.search(ref) is None:
+        pred = _EQUALS.split(pred)[-1]
+    return ref, pred
 
 
 def fast_equivalent(reference: str, predicted: str) -> bool | None:
-    """Decide by normalised text, a choice letter or word answer, or exact numeric value, or
-    reject: a free variable or a word for a number, constants whose values are far apart
-    (closed_form.py), a scalar against a tuple, list or matrix; None when none of these
-    settles it."""
-    ref, pred = normalize_answer(reference), normalize_answer(predicted)
-    if ref == pred:
-        return True
-    if not pred:
-        return False
-    text = _text_verdict(ref, pred)
-    if text is not None:
-        return text
-    ref_num, pred_num = as_number(ref), as_number(pred)
-    if ref_num is not None and pred_num is not None:
-        if ref_num == pred_num:
-            return True
-        if abs(ref_num - pred_num) <= NUMERIC_CLOSE * max(1, abs(ref_num)):
-            return None  # "0.333333" for "\\frac13": math-verify's rounding decides
-        return False
-    if ref_num is not None and _not_an_expression(pred):
-        return False
-    ref_scalar = ref_num is not None or constant_value(ref) is not None
-    pred_scalar = pred_num is not None or constant_value(pred) is not None
-    if (ref_scalar and _never_a_scalar(pred)) or (pred_scalar and _never_a_scalar(ref)):
-        return False
-    if clearly_different(ref, pred):
-        return False
+    """Decide in process by the first of these rules that settles the pair, in order: same
+    text; text answers (choice letters, words); exact numbers; a word for a number; a scalar
+    against a free variable, tuple, list or matrix; far-apart closed-form constants. None when
+    none settles it (then math-verify decides)."""
+    ref, pred = compared_forms(reference, predicted)
+    for rule in _RULES:
+        verdict = rule(ref, pred)
+        if verdict is not None:
+            return verdict
     return None
 
 

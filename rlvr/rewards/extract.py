@@ -1,12 +1,43 @@
-"""Final-answer extraction from a model completion."""
+"""Final-answer extraction from a model completion, in two steps with fixed rules.
+
+1. **The answer span: the last stated answer decides.** Answer statements are a
+   ``\\boxed{...}``/``\\fbox{...}``, a GSM8K ``#### ...`` line, and an answer sentence ("the
+   answer is ...", "final answer: ...", "Answer: ..."; its span runs to the end of that sentence).
+   Of all statements in the completion, the one that starts last and yields a candidate (step 2)
+   decides, so "the answer is 3 ... no, the answer is 5" answers 5; a statement whose answer is
+   mathematics outranks one that is only words ("the answer is correct"). A ``####`` line that
+   starts with a word is a Markdown heading, not a statement. A completion with no statement
+   is read from its last sentence, unless it stops mid-sentence (truncated: no answer).
+2. **The answer in the span**, the first that applies:
+   a. the span itself, when after normalisation it has no prose word (rlvr/rewards/prose.py):
+      ``\\frac{1}{2}``, ``x = 60``, ``5 \\text{ cm}``;
+   b. else the last *math run* of the span that holds a digit or a LaTeX command, a math run
+      being the text between two prose words: "3 bolts" -> ``3``, "x equals 2" -> ``2``,
+      "Melanie started with 18 vacuum cleaners" -> ``18``, "\\(x = 60\\) meters" -> ``x = 60``;
+   c. else the span as written (word answers: "east", "(C)").
+
+Markdown emphasis (``**``) is removed first. Nothing here evaluates text; the chosen answer
+goes to rlvr/rewards/equivalence.py, where math-verify's LaTeX extraction reads what the
+in-process rules cannot decide.
+"""
 
 from __future__ import annotations
 
 import re
 
-_BOX_COMMANDS = ("\\boxed", "\\fbox")
-_GSM8K = re.compile(r"####\s*([^\n]+)")
-_THE_ANSWER = re.compile(r"(?:final answer|the answer)\s*(?:is|:)\s*:?\s*([^\n]+)", re.IGNORECASE)
+from rlvr.rewards.normalize import normalize_answer
+from rlvr.rewards.prose import is_prose, prose_spans
+
+_BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)\s*")
+_GSM8K = re.compile(r"####[ \t]*([^\n]*)")
+_HEADING = re.compile(r"[A-Za-z]{2}")  # "#### Step 2": Markdown, not a GSM8K answer
+_STATEMENT = re.compile(
+    r"\banswer(?:\s+to\s+(?:this|the)\s+(?:question|problem))?\s*(?:\bis\b|:|=)[ \t]*:?[ \t]*\n?",
+    re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<!\.)[.!?](?!\.)(?=\s|$)|\n")
+_FINISHED = re.compile(r"(?:[.!]|\$|\\\]|\\\)|\})\s*$")
+_MATH_RUN = re.compile(r"\d|\\[A-Za-z]")
+_EDGE_PUNCTUATION = " \t,;:.!?"
 MAX_ANSWER_CHARS = 1000
 
 
@@ -23,33 +54,86 @@ def _braced(text: str, open_at: int) -> str | None:
     return None
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces kept), or of a
-    brace-less ``\\boxed 5``; None when there is none or it is unbalanced."""
-    best = -1
-    for command in _BOX_COMMANDS:
-        best = max(best, text.rfind(command))
-    if best < 0:
-        return None
-    rest = best + len("\\boxed") if text.startswith("\\boxed", best) else best + len("\\fbox")
-    while rest < len(text) and text[rest] == " ":
-        rest += 1
-    if rest < len(text) and text[rest] == "{":
-        return _braced(text, rest)
-    match = re.match(r"([^\s$]+)", text[rest:])
+def _boxed_at(text: str, end_of_command: int) -> str | None:
+    """The argument of a box command ending at ``end_of_command``: a brace group (nested braces
+    kept) or one brace-less token (``\\boxed 5``); None when unbalanced or absent."""
+    if end_of_command < len(text) and text[end_of_command] == "{":
+        return _braced(text, end_of_command)
+    match = re.match(r"([^\s$]+)", text[end_of_command:])
     return match.group(1) if match else None
 
 
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}``, or None."""
+    commands = list(_BOX_COMMAND.finditer(text))
+    return _boxed_at(text, commands[-1].end()) if commands else None
+
+
+def _sentence_after(text: str, start: int) -> str:
+    """The text from ``start`` to the end of its sentence (a ``.``/``!``/``?`` before a space,
+    not in an ellipsis or a decimal, or a line break)."""
+    end = _SENTENCE_END.search(text, start)
+    return text[start: end.start() if end else len(text)]
+
+
+def answer_statements(text: str) -> list[tuple[int, str]]:
+    """(start, span) of every answer statement in ``text``, in order of start."""
+    statements = []
+    for match in _BOX_COMMAND.finditer(text):
+        boxed = _boxed_at(text, match.end())
+        if boxed is not None:
+            statements.append((match.start(), boxed))
+    statements += [(m.start(), m.group(1)) for m in _GSM8K.finditer(text)
+                   if not _HEADING.match(m.group(1))]
+    statements += [(m.start(), _sentence_after(text, m.end())) for m in _STATEMENT.finditer(text)]
+    return sorted(statements, key=lambda statement: statement[0])
+
+
+def _last_sentence(text: str) -> str | None:
+    """The last sentence of a completion that ends one (else it was cut off: None)."""
+    text = text.rstrip()
+    if not _FINISHED.search(text):
+        return None
+    body = text.rstrip(".!").rstrip()
+    ends = [m.end() for m in _SENTENCE_END.finditer(body)]
+    return body[ends[-1] if ends else 0:]
+
+
+def _math_runs(span: str) -> list[str]:
+    """The text between the prose words of ``span`` (edge punctuation trimmed), in order."""
+    runs, start = [], 0
+    for word_start, word_end in [*prose_spans(span), (len(span), len(span))]:
+        run = span[start:word_start].strip(_EDGE_PUNCTUATION)
+        if run:
+            runs.append(run)
+        start = word_end
+    return runs
+
+
+def read_span(span: str) -> tuple[str, bool] | None:
+    """(answer, whether it is mathematics) that a span states, by rules 2a-2c of the module
+    docstring; None for an empty span."""
+    span = span.strip().strip(_EDGE_PUNCTUATION)
+    if not span:
+        return None
+    if not is_prose(normalize_answer(span)):
+        return span, True
+    math_runs = [run for run in _math_runs(span) if _MATH_RUN.search(run)]
+    return (math_runs[-1], True) if math_runs else (span, False)
+
+
 def extract_answer(text: str) -> str | None:
-    """The final answer of a completion, by priority: the last ``\\boxed{}``/``\\fbox{}``, a
-    GSM8K ``#### answer`` line, then "the answer is ..." / "final answer: ..."."""
-    boxed = last_boxed(text)
-    if boxed is not None:
-        return boxed[:MAX_ANSWER_CHARS]
-    hashes = _GSM8K.findall(text)
-    if hashes:
-        return hashes[-1].strip()[:MAX_ANSWER_CHARS]
-    stated = _THE_ANSWER.findall(text)
-    if stated:
-        return stated[-1].strip().rstrip(".")[:MAX_ANSWER_CHARS]
-    return None
+    """The final answer of a completion (module docstring), at most ``MAX_ANSWER_CHARS``
+    characters; None when it states none. A statement whose answer is mathematics outranks
+    one whose answer is only words ("the answer is correct"), so words decide only when no
+    statement holds mathematics."""
+    text = text.replace("**", "")
+    spans = [span for _, span in answer_statements(text)]
+    if not spans:
+        last = _last_sentence(text)
+        spans = [] if last is None else [last]
+    read = [r for r in (read_span(span[:MAX_ANSWER_CHARS]) for span in spans) if r is not None]
+    mathematical = [answer for answer, is_math in read if is_math]
+    if mathematical:
+        return mathematical[-1]
+    return read[-1][0] if read else None

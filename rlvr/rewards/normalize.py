@@ -7,10 +7,12 @@ from fractions import Fraction
 
 _TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mbox|mathbf)\s*\{([^{}]*)\}")
 _DROP = ("\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\ ", "\\$", "$",
-         "\\displaystyle")
+         "\\displaystyle", "\\(", "\\)", "\\[", "\\]")
+_UNICODE_MATH = {"\u2212": "-", "\u00d7": "\\times ", "\u00f7": "\\div ", "\u00b7": "\\cdot ",
+                 "\u03c0": "\\pi ", "\u2264": "\\le ", "\u2265": "\\ge "}
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°")
 _THOUSANDS = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d,]|\.\d)")
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,3})?")  # 1e3: scientific
 _SIMPLE_FRAC = re.compile(r"^(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}$")
 _SLASH_FRAC = re.compile(r"^(-?\d+)/(\d+)$")
 _UNITS = re.compile(  # after a number (or a closing brace): "5 cm", "\\frac{1}{2} inch"
@@ -21,9 +23,13 @@ _UNITS = re.compile(  # after a number (or a closing brace): "5 cm", "\\frac{1}{
 
 def normalize_answer(answer: str) -> str:
     """Strip formatting that does not change the value: ``\\text{}``, ``\\left``/``\\right``,
-    spacing commands, ``$``, degrees, a trailing period, thousands commas, trailing unit words,
-    ``\\dfrac``/``\\tfrac`` -> ``\\frac``, a percent sign; then remove spaces."""
+    spacing commands, ``$`` and ``\\( \\)``/``\\[ \\]`` delimiters, degrees, a trailing period,
+    thousands commas, trailing unit words, ``\\dfrac``/``\\tfrac`` -> ``\\frac``, a percent sign;
+    write Unicode minus, times, division, dot, pi and inequality signs as LaTeX; then remove
+    spaces."""
     s = answer.strip()
+    for sign, latex in _UNICODE_MATH.items():
+        s = s.replace(sign, latex)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     for token in _DROP:
         s = s.replace(token, "")
