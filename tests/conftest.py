@@ -23,12 +23,23 @@ def shared_data_dir() -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
+NO_DATA = "benchmark files not found: set RLVR_TEST_DATA=/path/to/data"
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = shared_data_dir()
     if path is None:
-        pytest.skip("benchmark files not found: set RLVR_TEST_DATA=/path/to/data")
+        pytest.skip(NO_DATA)
     return path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say loudly, at the end of the run, how many tests did not run for want of the data."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if NO_DATA in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_sep("!", f"{len(skipped)} tests NOT RUN: {NO_DATA}", red=True,
+                                   bold=True)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,8 @@ as Python.
 from __future__ import annotations
 
 from rlvr.rewards.equivalence import compared_forms, fast_equivalent, too_risky
-from rlvr.rewards.extract import extract_answer
+from rlvr.rewards.extract import final_statement
+from rlvr.rewards.normalize import normalize_answer
 from rlvr.rewards.pool import default_pool
 
 __all__ = ["math_reward", "score_batch"]
@@ -18,9 +19,12 @@ __all__ = ["math_reward", "score_batch"]
 
 def _undecided(completion: str, reference: str) -> tuple[float | None, tuple[str, str] | None]:
     """(score, None) when decided in process, else (None, normalised pair for math-verify)."""
-    predicted = extract_answer(completion)
-    if predicted is None:
+    statement = final_statement(completion)
+    if statement is None:
         return 0.0, None
+    span, predicted = statement
+    if normalize_answer(span) == normalize_answer(reference):  # written exactly as the reference
+        return 1.0, None
     decided = fast_equivalent(reference, predicted)
     if decided is not None:
         return float(decided), None

@@ -2,23 +2,26 @@
 
 1. **The answer span: the last stated answer decides.** Answer statements are a
    ``\\boxed{...}``/``\\fbox{...}``, a GSM8K ``#### ...`` line, and an answer sentence ("the
-   answer is ...", "final answer: ...", "Answer: ..."; its span runs to the end of that sentence).
-   Of all statements in the completion, the one that starts last and yields a candidate (step 2)
-   decides, so "the answer is 3 ... no, the answer is 5" answers 5; a statement whose answer is
-   mathematics outranks one that is only words ("the answer is correct"). A ``####`` line that
-   starts with a word is a Markdown heading, not a statement. A completion with no statement
-   is read from its last sentence, unless it stops mid-sentence (truncated: no answer).
+   answer is ...", "final answer: ...", "Answer: ..."; its span runs to the end of that
+   sentence). Of all statements, the one that starts last decides, so "the answer is 3 ... no,
+   the answer is 5" answers 5; but a statement whose answer is mathematics outranks one that
+   is only words ("the answer is correct"). A ``####`` line that starts with a word is a
+   Markdown heading, not a statement; an answer sentence holding a box leaves the statement to
+   the box. A completion with no statement is read from its last sentence, unless it stops
+   mid-sentence (truncated: no answer).
 2. **The answer in the span**, the first that applies:
    a. the span itself, when after normalisation it has no prose word (rlvr/rewards/prose.py):
-      ``\\frac{1}{2}``, ``x = 60``, ``5 \\text{ cm}``;
+      ``\\frac{1}{2}``, ``x = 60``, ``\\(x = 60\\) meters`` (trailing units go);
    b. else the last *math run* of the span that holds a digit or a LaTeX command, a math run
       being the text between two prose words: "3 bolts" -> ``3``, "x equals 2" -> ``2``,
-      "Melanie started with 18 vacuum cleaners" -> ``18``, "\\(x = 60\\) meters" -> ``x = 60``;
+      "Melanie started with 18 vacuum cleaners" -> ``18``;
    c. else the span as written (word answers: "east", "(C)").
 
-Markdown emphasis (``**``) is removed first. Nothing here evaluates text; the chosen answer
-goes to rlvr/rewards/equivalence.py, where math-verify's LaTeX extraction reads what the
-in-process rules cannot decide.
+A span written exactly as the reference (after normalisation) is correct whatever these rules
+read from it (rlvr/rewards/__init__.py): gold answers with prose ("f(x)=ax+b, where b is an
+integer") score 1.0 against themselves. Markdown emphasis (``**``) is removed first. Nothing
+here evaluates text; the chosen answer goes to rlvr/rewards/equivalence.py, where
+math-verify's LaTeX extraction reads what the in-process rules cannot decide.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ _STATEMENT = re.compile(
 _SENTENCE_END = re.compile(r"(?<!\.)[.!?](?!\.)(?=\s|$)|\n")
 _FINISHED = re.compile(r"(?:[.!]|\$|\\\]|\\\)|\})\s*$")
 _MATH_RUN = re.compile(r"\d|\\[A-Za-z]")
-_EDGE_PUNCTUATION = " \t,;:.!?"
+_LEADING_PUNCTUATION = " \t,;:"  # not ".": ".5" is a number
+_TRAILING_PUNCTUATION = " \t,;:.!?"
 MAX_ANSWER_CHARS = 1000
 
 
@@ -85,7 +89,10 @@ def answer_statements(text: str) -> list[tuple[int, str]]:
             statements.append((match.start(), boxed))
     statements += [(m.start(), m.group(1)) for m in _GSM8K.finditer(text)
                    if not _HEADING.match(m.group(1))]
-    statements += [(m.start(), _sentence_after(text, m.end())) for m in _STATEMENT.finditer(text)]
+    for match in _STATEMENT.finditer(text):
+        sentence = _sentence_after(text, match.end())
+        if not _BOX_COMMAND.search(sentence):  # "the answer is \\boxed{5}": the box states it
+            statements.append((match.start(), sentence))
     return sorted(statements, key=lambda statement: statement[0])
 
 
@@ -103,7 +110,7 @@ def _math_runs(span: str) -> list[str]:
     """The text between the prose words of ``span`` (edge punctuation trimmed), in order."""
     runs, start = [], 0
     for word_start, word_end in [*prose_spans(span), (len(span), len(span))]:
-        run = span[start:word_start].strip(_EDGE_PUNCTUATION)
+        run = span[start:word_start].lstrip(_LEADING_PUNCTUATION).rstrip(_TRAILING_PUNCTUATION)
         if run:
             runs.append(run)
         start = word_end
@@ -113,7 +120,7 @@ def _math_runs(span: str) -> list[str]:
 def read_span(span: str) -> tuple[str, bool] | None:
     """(answer, whether it is mathematics) that a span states, by rules 2a-2c of the module
     docstring; None for an empty span."""
-    span = span.strip().strip(_EDGE_PUNCTUATION)
+    span = span.lstrip(_LEADING_PUNCTUATION).rstrip(_TRAILING_PUNCTUATION)
     if not span:
         return None
     if not is_prose(normalize_answer(span)):
@@ -122,18 +129,24 @@ def read_span(span: str) -> tuple[str, bool] | None:
     return (math_runs[-1], True) if math_runs else (span, False)
 
 
-def extract_answer(text: str) -> str | None:
-    """The final answer of a completion (module docstring), at most ``MAX_ANSWER_CHARS``
-    characters; None when it states none. A statement whose answer is mathematics outranks
-    one whose answer is only words ("the answer is correct"), so words decide only when no
-    statement holds mathematics."""
+def final_statement(text: str) -> tuple[str, str] | None:
+    """(span, answer) of the statement that decides (module docstring), the span cut to
+    ``MAX_ANSWER_CHARS`` characters; None when the completion states no answer. A statement
+    whose answer is mathematics outranks one whose answer is only words ("the answer is
+    correct"), so words decide only when no statement holds mathematics."""
     text = text.replace("**", "")
-    spans = [span for _, span in answer_statements(text)]
+    spans = [span[:MAX_ANSWER_CHARS] for _, span in answer_statements(text)]
     if not spans:
         last = _last_sentence(text)
-        spans = [] if last is None else [last]
-    read = [r for r in (read_span(span[:MAX_ANSWER_CHARS]) for span in spans) if r is not None]
-    mathematical = [answer for answer, is_math in read if is_math]
+        spans = [] if last is None else [last[:MAX_ANSWER_CHARS]]
+    read = [(span, r) for span, r in ((span, read_span(span)) for span in spans) if r is not None]
+    mathematical = [(span, answer) for span, (answer, is_math) in read if is_math]
     if mathematical:
         return mathematical[-1]
-    return read[-1][0] if read else None
+    return (read[-1][0], read[-1][1][0]) if read else None
+
+
+def extract_answer(text: str) -> str | None:
+    """The final answer of a completion (module docstring); None when it states none."""
+    statement = final_statement(text)
+    return None if statement is None else statement[1]

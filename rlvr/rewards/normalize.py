@@ -23,10 +23,10 @@ _UNITS = re.compile(  # after a number (or a closing brace): "5 cm", "\\frac{1}{
 
 def normalize_answer(answer: str) -> str:
     """Strip formatting that does not change the value: ``\\text{}``, ``\\left``/``\\right``,
-    spacing commands, ``$`` and ``\\( \\)``/``\\[ \\]`` delimiters, degrees, a trailing period,
-    thousands commas, trailing unit words, ``\\dfrac``/``\\tfrac`` -> ``\\frac``, a percent sign;
-    write Unicode minus, times, division, dot, pi and inequality signs as LaTeX; then remove
-    spaces."""
+    spacing commands, ``$`` and ``\\( \\)``/``\\[ \\]`` delimiters, degrees, a trailing
+    period or comma, thousands commas, trailing unit words, ``\\dfrac``/``\\tfrac`` ->
+    ``\\frac``, a percent sign; write Unicode minus, times, division, dot, pi and inequality
+    signs as LaTeX; then remove spaces."""
     s = answer.strip()
     for sign, latex in _UNICODE_MATH.items():
         s = s.replace(sign, latex)
@@ -36,7 +36,7 @@ def normalize_answer(answer: str) -> str:
     s = _TEXT_WRAPPERS.sub(r"\1", s)
     s = _DEGREES.sub("", s)
     s = s.replace("\\%", "").replace("%", "")
-    s = s.strip().rstrip(".").strip()
+    s = s.strip().rstrip(".,").strip()
     s = _UNITS.sub("", s).strip()
     s = _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), s)
     return s.replace(" ", "")
