@@ -7,8 +7,8 @@
    the answer is 5" answers 5; but a statement whose answer is mathematics outranks one that
    is only words ("the answer is correct"). A ``####`` line that starts with a word is a
    Markdown heading, not a statement; an answer sentence holding a box leaves the statement to
-   the box. A completion with no statement is read from its last sentence, unless it stops
-   mid-sentence (truncated: no answer).
+   the box. A completion with no statement is read from its last line that holds mathematics,
+   unless it stops mid-sentence (truncated: no answer).
 2. **The answer in the span**, the first that applies:
    a. the span itself, when after normalisation it has no prose word (rlvr/rewards/prose.py):
       ``\\frac{1}{2}``, ``x = 60``, ``\\(x = 60\\) meters`` (trailing units go);
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 
-from rlvr.rewards.normalize import normalize_answer
+from rlvr.rewards.normalize import normalize_answer, unwrap_text
 from rlvr.rewards.prose import is_prose, prose_spans
 
 _BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)\s*")
@@ -67,12 +67,6 @@ def _boxed_at(text: str, end_of_command: int) -> str | None:
     return match.group(1) if match else None
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}``, or None."""
-    commands = list(_BOX_COMMAND.finditer(text))
-    return _boxed_at(text, commands[-1].end()) if commands else None
-
-
 def _sentence_after(text: str, start: int) -> str:
     """The text from ``start`` to the end of its sentence (a ``.``/``!``/``?`` before a space,
     not in an ellipsis or a decimal, or a line break)."""
@@ -96,14 +90,11 @@ def answer_statements(text: str) -> list[tuple[int, str]]:
     return sorted(statements, key=lambda statement: statement[0])
 
 
-def _last_sentence(text: str) -> str | None:
-    """The last sentence of a completion that ends one (else it was cut off: None)."""
+def _unstated_lines(text: str) -> list[str]:
+    """The lines of a completion that states no answer, last first; none when it stops
+    mid-sentence (cut off by the token limit)."""
     text = text.rstrip()
-    if not _FINISHED.search(text):
-        return None
-    body = text.rstrip(".!").rstrip()
-    ends = [m.end() for m in _SENTENCE_END.finditer(body)]
-    return body[ends[-1] if ends else 0:]
+    return [] if not _FINISHED.search(text) else text.splitlines()[::-1]
 
 
 def _math_runs(span: str) -> list[str]:
@@ -119,11 +110,13 @@ def _math_runs(span: str) -> list[str]:
 
 def read_span(span: str) -> tuple[str, bool] | None:
     """(answer, whether it is mathematics) that a span states, by rules 2a-2c of the module
-    docstring; None for an empty span."""
-    span = span.lstrip(_LEADING_PUNCTUATION).rstrip(_TRAILING_PUNCTUATION)
-    if not span:
+    docstring (``\\text{}`` unwrapped first, so that its words are prose); None for an empty
+    span."""
+    span = unwrap_text(span).lstrip(_LEADING_PUNCTUATION).rstrip(_TRAILING_PUNCTUATION)
+    normalized = normalize_answer(span)
+    if not normalized:
         return None
-    if not is_prose(normalize_answer(span)):
+    if not is_prose(normalized):
         return span, True
     math_runs = [run for run in _math_runs(span) if _MATH_RUN.search(run)]
     return (math_runs[-1], True) if math_runs else (span, False)
@@ -135,15 +128,19 @@ def final_statement(text: str) -> tuple[str, str] | None:
     whose answer is mathematics outranks one whose answer is only words ("the answer is
     correct"), so words decide only when no statement holds mathematics."""
     text = text.replace("**", "")
-    spans = [span[:MAX_ANSWER_CHARS] for _, span in answer_statements(text)]
-    if not spans:
-        last = _last_sentence(text)
-        spans = [] if last is None else [last[:MAX_ANSWER_CHARS]]
-    read = [(span, r) for span, r in ((span, read_span(span)) for span in spans) if r is not None]
+    statements = [span[:MAX_ANSWER_CHARS] for _, span in answer_statements(text)]
+    read = [(span, r) for span, r in ((span, read_span(span)) for span in statements)
+            if r is not None]
     mathematical = [(span, answer) for span, (answer, is_math) in read if is_math]
     if mathematical:
         return mathematical[-1]
-    return (read[-1][0], read[-1][1][0]) if read else None
+    if read:
+        return read[-1][0], read[-1][1][0]
+    for line in _unstated_lines(text):
+        stated = read_span(line[:MAX_ANSWER_CHARS])
+        if stated is not None and stated[1]:
+            return line, stated[0]
+    return None
 
 
 def extract_answer(text: str) -> str | None:

@@ -6,13 +6,16 @@ import re
 from fractions import Fraction
 
 _TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mbox|mathbf)\s*\{([^{}]*)\}")
-_DROP = ("\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\ ", "\\$", "$",
-         "\\displaystyle", "\\(", "\\)", "\\[", "\\]")
+_DROP = ("\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\$", "$", "\\displaystyle",
+         "\\(", "\\)", "\\[", "\\]")
+_SPACE_COMMAND = re.compile(r"(?<!\\)\\ ")  # "\ ", not the row break "\\\\ " of a matrix
+_E_NOTATION = re.compile(r"(?<![\w.])(\d+\.?\d*|\.\d+)[eE]([-+]?\d{1,3})(?![\w.])")
+_SCIENTIFIC = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+))\\(?:times|cdot)10\^\{?([-+]?\d{1,3})\}?")
 _UNICODE_MATH = {"\u2212": "-", "\u00d7": "\\times ", "\u00f7": "\\div ", "\u00b7": "\\cdot ",
                  "\u03c0": "\\pi ", "\u2264": "\\le ", "\u2265": "\\ge "}
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°")
 _THOUSANDS = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d,]|\.\d)")
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,3})?")  # 1e3: scientific
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
 _SIMPLE_FRAC = re.compile(r"^(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}$")
 _SLASH_FRAC = re.compile(r"^(-?\d+)/(\d+)$")
 _UNITS = re.compile(  # after a number (or a closing brace): "5 cm", "\\frac{1}{2} inch"
@@ -21,19 +24,28 @@ _UNITS = re.compile(  # after a number (or a closing brace): "5 cm", "\\frac{1}{
 )
 
 
+def unwrap_text(answer: str) -> str:
+    """``answer`` with each brace-free ``\\text{...}`` (``\\mathrm``, ``\\mbox``, ...) replaced
+    by its content."""
+    return _TEXT_WRAPPERS.sub(r"\1", answer)
+
+
 def normalize_answer(answer: str) -> str:
     """Strip formatting that does not change the value: ``\\text{}``, ``\\left``/``\\right``,
     spacing commands, ``$`` and ``\\( \\)``/``\\[ \\]`` delimiters, degrees, a trailing
     period or comma, thousands commas, trailing unit words, ``\\dfrac``/``\\tfrac`` ->
     ``\\frac``, a percent sign; write Unicode minus, times, division, dot, pi and inequality
-    signs as LaTeX; then remove spaces."""
+    signs as LaTeX, and scientific notation ``1e3`` as ``1\\times10^{3}``; then remove
+    spaces."""
     s = answer.strip()
     for sign, latex in _UNICODE_MATH.items():
         s = s.replace(sign, latex)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     for token in _DROP:
         s = s.replace(token, "")
-    s = _TEXT_WRAPPERS.sub(r"\1", s)
+    s = _SPACE_COMMAND.sub("", s)
+    s = _E_NOTATION.sub(r"\1\\times10^{\2}", s)
+    s = unwrap_text(s)
     s = _DEGREES.sub("", s)
     s = s.replace("\\%", "").replace("%", "")
     s = s.strip().rstrip(".,").strip()
@@ -43,9 +55,13 @@ def normalize_answer(answer: str) -> str:
 
 
 def as_number(answer: str) -> Fraction | None:
-    """The exact value of a normalised integer, decimal or simple fraction, else None."""
+    """The exact value of a normalised integer, decimal, simple fraction or number in scientific
+    notation (``2.5\\times10^{3}``), else None."""
     if _NUMBER.fullmatch(answer):
         return Fraction(answer)
+    scientific = _SCIENTIFIC.fullmatch(answer)
+    if scientific:
+        return Fraction(scientific.group(1)) * Fraction(10) ** int(scientific.group(2))
     frac = _SIMPLE_FRAC.match(answer)
     if frac:
         sign, num, den = frac.groups()

@@ -3,7 +3,7 @@
 A *prose word* is a run of letters, not part of a LaTeX command (``\\frac``) and not nested
 inside braces (``\\begin{pmatrix}``, ``\\operatorname{lcm}``), that is either three or more
 letters long and no function name written in plain text (``sqrt``, ``log``), or a two-letter
-English function word ("is", "of", "or"). Other two-letter runs (``ab``, ``xy``) are read as
+English function word or unit ("is", "of", "km"). Other two-letter runs (``ab``, ``xy``) are read as
 products of variables.
 """
 
@@ -14,9 +14,10 @@ import re
 MATH_NAMES = frozenset({  # written without a backslash in plain-text math: "sqrt(2)", "log 8"
     "sqrt", "pi", "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "log",
     "ln", "exp", "gcd", "lcm", "min", "max", "mod"})
-FUNCTION_WORDS = frozenset({
+SHORT_WORDS = frozenset({  # two-letter English function words and unit abbreviations
     "is", "of", "or", "in", "at", "to", "by", "an", "on", "so", "as", "be", "if", "it", "we",
-    "he", "do", "no", "up", "am", "my", "us", "me"})
+    "he", "do", "no", "up", "am", "my", "us", "me", "km", "cm", "mm", "kg", "mg", "ml", "ft",
+    "mi", "lb", "oz", "hr"})
 _LETTERS = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}(?![A-Za-z])")
 
 
@@ -40,7 +41,7 @@ def prose_spans(text: str) -> list[tuple[int, int]]:
         word = match.group().lower()
         if depths[match.start()] > 0 or word in MATH_NAMES:
             continue
-        if len(word) >= 3 or word in FUNCTION_WORDS:
+        if len(word) >= 3 or word in SHORT_WORDS:
             spans.append(match.span())
     return spans
 

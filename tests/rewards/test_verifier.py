@@ -11,7 +11,7 @@ import pytest
 from rlvr.rewards import math_reward, score_batch
 from rlvr.rewards.closed_form import clearly_different, constant_value
 from rlvr.rewards.equivalence import too_risky
-from rlvr.rewards.extract import extract_answer, last_boxed
+from rlvr.rewards.extract import extract_answer
 from rlvr.rewards.normalize import normalize_answer
 from rlvr.rewards.pool import SymbolicPool
 
@@ -22,6 +22,7 @@ from rlvr.rewards.pool import SymbolicPool
     ("\\boxed{\\frac{1}{\\sqrt{2}}}", "\\frac{1}{\\sqrt{2}}"),
     ("\\boxed{\\{1, 2\\}}", "\\{1, 2\\}"),
     ("\\fbox{7}", "7"),
+    ("\\boxed{1} and \\fbox{2}", "2"),
     ("the result is \\boxed 5 units", "5"),
     ("Natalia sold 48 clips.\n#### 72", "72"),
     ("So the final answer is 3/4.", "3/4"),
@@ -31,10 +32,6 @@ from rlvr.rewards.pool import SymbolicPool
 ])
 def test_extraction(text, expected):
     assert extract_answer(text) == expected
-
-
-def test_last_boxed_prefers_the_last_of_boxed_and_fbox():
-    assert last_boxed("\\boxed{1} and \\fbox{2}") == "2"
 
 
 @pytest.mark.parametrize("raw,expected", [
