@@ -4,8 +4,8 @@ The corpus (tests/rewards/corpus.jsonl) holds completion / reference / label tri
 styles instruct, base and math models write: ``\\boxed{}``, GSM8K ``####``, "the answer is",
 answer sentences with units and words, markdown, inline LaTeX, several answers, hedging,
 truncation, word and choice answers, and math-verify's known false positives. Raw math-verify
-is ``verify(parse(f"${reference}$"), parse(completion))`` with its default extraction (LaTeX and plain
-expressions), as a user of the library would call it.
+is ``verify(parse(f"${reference}$"), parse(completion))`` with its default extraction (LaTeX
+and plain expressions), as a user of the library would call it.
 
     python benchmarks/verifier_agreement.py
 
@@ -45,7 +45,8 @@ def raw_math_verify(completion: str, reference: str) -> float:
         return 0.0
 
 
-def _counts(scores: list[float], rows: list[dict]) -> dict[str, int]:
+def counts(scores: list[float], rows: list[dict]) -> dict[str, int]:
+    """Agreements, false positives (scored 1, labelled 0) and false negatives of ``scores``."""
     labels = [row["label"] for row in rows]
     return {"agree": sum(s == y for s, y in zip(scores, labels, strict=True)),
             "false_pos": sum(s == 1 and y == 0 for s, y in zip(scores, labels, strict=True)),
@@ -75,9 +76,9 @@ def report(rows: list[dict], graders: dict[str, list[float]]) -> str:
              "|---|---|---|---|---|"]
     known = [i for i, row in enumerate(rows) if row["style"] == KNOWN_FALSE_POSITIVES]
     for name, scores in graders.items():
-        lines.append(_row(name, _counts(scores, rows)))
+        lines.append(_row(name, counts(scores, rows)))
     for name, scores in graders.items():
-        subset = _counts([scores[i] for i in known], [rows[i] for i in known])
+        subset = counts([scores[i] for i in known], [rows[i] for i in known])
         lines.append(_row(f"{name}, known false-positive cases only", subset))
     lines += ["", "Agreement per style:", "",
               "| style | triples | " + " | ".join(graders) + " |",
@@ -86,7 +87,7 @@ def report(rows: list[dict], graders: dict[str, list[float]]) -> str:
     for i, row in enumerate(rows):
         by_style[row["style"]].append(i)
     for style, indices in sorted(by_style.items()):
-        cells = [_counts([scores[i] for i in indices], [rows[i] for i in indices])["agree"]
+        cells = [counts([scores[i] for i in indices], [rows[i] for i in indices])["agree"]
                  for scores in graders.values()]
         lines.append(f"| {style} | {len(indices)} | " + " | ".join(map(str, cells)) + " |")
     first, scores = next(iter(graders.items()))

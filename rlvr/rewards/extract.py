@@ -100,7 +100,7 @@ def _unstated_lines(text: str) -> list[str]:
 def _math_runs(span: str) -> list[str]:
     """The text between the prose words of ``span`` (edge punctuation trimmed), in order."""
     runs, start = [], 0
-    for word_start, word_end in [*prose_spans(span), (len(span), len(span))]:
+    for word_start, word_end in [*prose_spans(span, in_a_sentence=True), (len(span), len(span))]:
         run = span[start:word_start].lstrip(_LEADING_PUNCTUATION).rstrip(_TRAILING_PUNCTUATION)
         if run:
             runs.append(run)

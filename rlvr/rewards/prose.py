@@ -19,6 +19,7 @@ SHORT_WORDS = frozenset({  # two-letter English function words and unit abbrevia
     "he", "do", "no", "up", "am", "my", "us", "me", "km", "cm", "mm", "kg", "mg", "ml", "ft",
     "mi", "lb", "oz", "hr"})
 _LETTERS = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}(?![A-Za-z])")
+_ARTICLE = re.compile(r"(?<!\S)(?:a|A|I)(?=\s|[.,;:!?]|$)")  # "$18 a day", "I think"
 
 
 def _brace_depths(text: str) -> list[int]:
@@ -33,17 +34,19 @@ def _brace_depths(text: str) -> list[int]:
     return depths
 
 
-def prose_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of every prose word of ``text`` at brace depth 0, in order."""
+def prose_spans(text: str, in_a_sentence: bool = False) -> list[tuple[int, int]]:
+    """(start, end) of every prose word of ``text`` at brace depth 0, in order; in a sentence
+    (text already known to be prose) also the words "a" and "I" standing alone."""
     depths = _brace_depths(text)
-    spans = []
+    spans = [] if not in_a_sentence else [
+        m.span() for m in _ARTICLE.finditer(text) if depths[m.start()] == 0]
     for match in _LETTERS.finditer(text):
         word = match.group().lower()
         if depths[match.start()] > 0 or word in MATH_NAMES:
             continue
         if len(word) >= 3 or word in SHORT_WORDS:
             spans.append(match.span())
-    return spans
+    return sorted(spans)
 
 
 def is_prose(text: str) -> bool:

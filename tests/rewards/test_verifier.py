@@ -14,6 +14,7 @@ from rlvr.rewards.equivalence import too_risky
 from rlvr.rewards.extract import extract_answer
 from rlvr.rewards.normalize import normalize_answer
 from rlvr.rewards.pool import SymbolicPool
+from rlvr.rewards.prose import prose_spans
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -29,6 +30,18 @@ from rlvr.rewards.pool import SymbolicPool
     ("The answer is: 12", "12"),
     ("no answer here", None),
     ("\\boxed{unbalanced", None),
+    ("The answer is 3 bolts.", "3"),  # prose words split math runs: the last run with a digit
+    ("The answer is x equals 2.", "2"),
+    ("The answer is: after 3 weeks she has saved $45.", "$45"),
+    ("The answer is \\(x = 60\\) meters.", "\\(x = 60\\) meters"),  # no prose once units go
+    ("**Answer:** $86", "$86"),
+    ("#### Step 2: add\n20 + 40 = 60.", "20 + 40 = 60"),  # a heading; read from the last line
+    ("She sells 9 eggs for $2 each, so 9 * 2 =", None),  # cut off mid-sentence
+    ("Total: 24 km", None),  # no sentence end either: read as cut off
+    ("It makes $18 a day.\n\nI hope this helps!", "$18"),
+    ("The answer is east.", "east"),
+    ("The answer is 9. Yes, the answer is correct.", "9"),  # words do not override a number
+    ("The answer is $\\boxed{5}$ apples.", "5"),  # the box states the answer
 ])
 def test_extraction(text, expected):
     assert extract_answer(text) == expected
@@ -49,6 +62,10 @@ def test_extraction(text, expected):
     ("\\$18.90", "18.90"),
     ("\\$32,\\!348", "32348"),
     ("-4", "-4"),
+    ("\u22125", "-5"),
+    ("1e3", "1\\times10^{3}"),
+    ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}"),
+    ("\\(x = 60\\)", "x=60"),
 ])
 def test_normalisation(raw, expected):
     assert normalize_answer(raw) == expected
@@ -84,6 +101,14 @@ def test_normalisation(raw, expected):
     ("\\boxed{\\frac{3}{56}}", "Evelyn", 0.0),
     ("\\boxed{15}", "\\begin{pmatrix}-1\\\\2\\end{pmatrix}", 0.0),
     ("\\boxed{\\begin{pmatrix}3\\\\4\\end{pmatrix}}", "\\frac{16}{27}", 0.0),
+    ("\\boxed{2.5 \\times 10^{3}}", "2500", 1.0),
+    ("\\boxed{2.5e-3}", "0.0025", 1.0),
+    ("\\boxed{9 \\cdot 2 = 18}", "18", 1.0),  # an equation states its last side
+    ("\\boxed{x \\ge 3}", "3", 0.0),  # an inequality is no equation
+    ("\\boxed{x<=3}", "3", 0.0),
+    ("\\boxed{n=2,3,4}", "n=1,2,3", 0.0),  # math-verify's known false positives
+    ("So x = \\pm 2021.", "2021", 0.0),
+    ("\\boxed{f(x)=ax+b, where $b$ is any integer}", "f(x)=ax+b, where $b$ is any integer", 1.0),
 ])
 def test_equivalence(completion, reference, score):
     assert math_reward(completion, reference) == score
@@ -131,7 +156,8 @@ def _running(pid: int) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and prctl")
 def test_workers_die_with_a_killed_parent():
     parent = subprocess.Popen(
-        [sys.executable, "-c", "import time; from rlvr.rewards.pool import SymbolicPool; "
+        [sys.executable, "-c", "import time; from rlvr.rewards.pool import SymbolicPool
+from rlvr.rewards.prose import prose_spans; "
          "p = SymbolicPool(1); p.check([('1', '2')]); "
          "print(p._workers[0].process.pid, flush=True); time.sleep(120)"],
         stdout=subprocess.PIPE, text=True)
@@ -199,3 +225,20 @@ def test_threads_sharing_a_pool_get_their_own_verdicts():
     finally:
         pool.close()
     assert got == {"a": [True, False] * 4, "b": [False, True] * 4}
+
+
+@pytest.mark.parametrize("text,words", [
+    ("18 vacuum cleaners", ["vacuum", "cleaners"]),
+    ("x is 2 km", ["is", "km"]),  # two-letter function words and units
+    ("2ab + xy", []),  # other two-letter runs are products
+    ("\\begin{pmatrix}1\\end{pmatrix}", []),  # commands and words inside braces are math
+    ("sqrt(2) + log 8", []),  # function names written without a backslash
+    ("\\text{Evelyn}", []),  # inside braces: unwrap \\text{} first to see its words
+])
+def test_prose_words(text, words):
+    assert [text[a:b] for a, b in prose_spans(text)] == words
+
+
+def test_articles_are_prose_only_in_a_sentence():
+    assert prose_spans("a + 1") == []
+    assert prose_spans("$18 a day", in_a_sentence=True) == [(4, 5), (6, 9)]
