@@ -156,8 +156,7 @@ def _running(pid: int) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and prctl")
 def test_workers_die_with_a_killed_parent():
     parent = subprocess.Popen(
-        [sys.executable, "-c", "import time; from rlvr.rewards.pool import SymbolicPool
-from rlvr.rewards.prose import prose_spans; "
+        [sys.executable, "-c", "import time; from rlvr.rewards.pool import SymbolicPool; "
          "p = SymbolicPool(1); p.check([('1', '2')]); "
          "print(p._workers[0].process.pid, flush=True); time.sleep(120)"],
         stdout=subprocess.PIPE, text=True)
