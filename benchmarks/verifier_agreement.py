@@ -54,7 +54,8 @@ def counts(scores: list[float], rows: list[dict]) -> dict[str, int]:
             "n": len(rows)}
 
 
-def _commit() -> str:
+def source_commit() -> str:
+    """The checked-out commit, marked when the working tree differs from it."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
                           capture_output=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, text=True,
@@ -71,7 +72,7 @@ def report(rows: list[dict], graders: dict[str, list[float]]) -> str:
     """Markdown: overall and per-style agreement of each grader, then every disagreement of
     the first grader with the labels."""
     lines = [f"Agreement with the labels of the hand-written corpus `{CORPUS.relative_to(REPO)}` "
-             f"({len(rows)} triples), commit {_commit()}.", "",
+             f"({len(rows)} triples), commit {source_commit()}.", "",
              "| grader | triples | agree | false positives | false negatives |",
              "|---|---|---|---|---|"]
     known = [i for i, row in enumerate(rows) if row["style"] == KNOWN_FALSE_POSITIVES]

@@ -5,6 +5,8 @@ right, once the answer of another problem):
 
 - ``gsm8k``: GSM8K test gold answers (integers), the typical training reward;
 - ``math500``: MATH-500 gold answers (fractions, radicals, intervals, text), the typical eval;
+- ``math500_training_batch``: a training-shaped batch, 8 rollouts per MATH-500 problem as a
+  math model writes them (``training_batch``): the throughput a GRPO step needs;
 - ``arith``: the embedded synthetic task's answers (no data files needed);
 - ``symbolic``: distinct equivalent answers written differently (``2\\sqrt{2}`` vs
   ``\\sqrt{8}``), each of which goes to math-verify in the worker pool: the slow path.
@@ -21,14 +23,49 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import time
 from pathlib import Path
+
+from verifier_agreement import source_commit
 
 from rlvr.data.arith import train_set
 from rlvr.data.benchmarks import load_benchmark
 from rlvr.rewards import score_batch
 
 REPO = Path(__file__).resolve().parents[1]
+ROLLOUTS = 8
+
+
+def _shifted(answer: str, by: int) -> str:
+    """``answer`` with its first integer increased by ``by`` (else ``+by`` appended)."""
+    number = re.search(r"(?<![\\a-zA-Z])\d+", answer)
+    if number is None:
+        return f"{answer}+{by}"
+    return f"{answer[:number.start()]}{int(number.group()) + by}{answer[number.end():]}"
+
+
+def training_batch(answers: list[str], rng: random.Random) -> tuple[list[str], list[str]]:
+    """``ROLLOUTS`` completions per problem, in the mix of a policy that solves about half:
+    the right answer boxed (twice, identical, as agreeing rollouts are), in a final-answer
+    sentence and in an answer sentence with words; the answer off by one and by two; another
+    problem's answer; and a completion cut off by the token limit."""
+    completions, references = [], []
+    for i, answer in enumerate(answers):
+        work = f"We have {rng.randint(2, 99)} + {rng.randint(2, 99)}, and simplifying,"
+        completions += [f"{work} the answer is $\\boxed{{{answer}}}$.",
+                        f"{work} the answer is $\\boxed{{{answer}}}$.",
+                        f"{work}\nFinal Answer: The final answer is ${answer}$. I hope it is "
+                        "correct.",
+                        f"{work} so the answer is ${answer}$ in total.",
+                        f"{work} the answer is $\\boxed{{{_shifted(answer, 1)}}}$.",
+                        f"{work} the answer is $\\boxed{{{_shifted(answer, 2)}}}$.",
+                        f"{work} the answer is $\\boxed{{{answers[(i + 7) % len(answers)]}}}$.",
+                        f"{work} so we substitute {rng.randint(2, 9)} into the"]
+        references += [answer] * ROLLOUTS
+    return completions, references
+
+
 def symbolic_pairs(size: int) -> list[tuple[str, str]]:
     """Distinct (reference, predicted) pairs, equal in value but written differently, so that
     every one goes to math-verify: the slow path."""
@@ -60,6 +97,8 @@ def workloads(data_dir: str | None, size: int) -> dict[str, tuple[list[str], lis
     if data_dir:
         for name in ("gsm8k", "math500"):
             out[name] = _pairs([p.answer for p in load_benchmark(name, "test", data_dir)], rng)
+        out["math500_training_batch"] = training_batch(
+            [p.answer for p in load_benchmark("math500", "test", data_dir)], rng)
     out["arith"] = _pairs([p.answer for p, _ in train_set([1, 2, 3], size, seed=0,
                                                           eval_size=10)], rng)
     symbolic = symbolic_pairs(size // 10)
@@ -68,8 +107,8 @@ def workloads(data_dir: str | None, size: int) -> dict[str, tuple[list[str], lis
 
 
 def measure(completions: list[str], references: list[str], workers: int) -> tuple[float, float]:
-    """(checks per second, fraction scored 1.0) of one pass: the pairs are distinct, so
-    nothing is answered from a cache."""
+    """(checks per second, fraction scored 1.0) of one ``score_batch`` call: nothing is answered
+    from a cache across calls."""
     start = time.perf_counter()
     scores = score_batch(completions, references, workers=workers)
     return len(completions) / (time.perf_counter() - start), sum(scores) / len(scores)
@@ -85,7 +124,8 @@ def main() -> None:
     data_dir = args.data_dir if Path(args.data_dir).is_dir() else None
     score_batch(["\\boxed{2\\sqrt{2}}"], ["\\sqrt{8}"], workers=args.workers)  # warm the pool
     lines = [f"Verifications per second of `score_batch`, {os.cpu_count()} cores, "
-             f"{args.workers} symbolic workers (warm), one pass over distinct pairs.", "",
+             f"{args.workers} symbolic workers (warm), one call per workload, commit "
+             f"{source_commit()}.", "",
              "| workload | checks | checks/s | fraction correct |", "|---|---|---|---|"]
     for name, (completions, references) in workloads(data_dir, args.size).items():
         rate, correct = measure(completions, references, args.workers)

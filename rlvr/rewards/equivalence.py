@@ -32,6 +32,10 @@ _FREE_LETTER = re.compile(r"(?<![A-Za-z])[A-DF-HJ-Za-df-hj-z](?![A-Za-z])")  # n
 _CHOICE = re.compile(r"\(?([A-E])\)?")
 _PLAIN_WORDS = re.compile(r"[A-Za-z' ]*[A-Za-z]{3,}[A-Za-z' ]*")  # "ab" may be a product
 _EQUALS = re.compile(r"(?<![<>!\\])=")
+_BASE_NUMERAL = re.compile(r"([0-9A-Z]+)_\{?(\d+)\}?")  # 52_8, 4210_{5}, A5_{11}
+_OPENERS, _CLOSERS = "([{", ")]}"
+_MATRIX = re.compile(r"\\begin\{([pbv]?matrix)\}(.*)\\end\{\1\}", re.DOTALL)
+_MATRIX_SEPARATOR = re.compile(r"\\\\|&")
 
 
 def _never_a_scalar(answer: str) -> bool:
@@ -76,6 +80,81 @@ def _exact_numbers(ref: str, pred: str) -> bool | None:
     return None if abs(ref_num - pred_num) <= NUMERIC_CLOSE * max(1, abs(ref_num)) else False
 
 
+def _base_numerals(ref: str, pred: str) -> bool | None:
+    """Numerals in the same base (``52_8``, ``A5_{11}``) are equal when their digits are."""
+    ref_numeral, pred_numeral = _BASE_NUMERAL.fullmatch(ref), _BASE_NUMERAL.fullmatch(pred)
+    if ref_numeral is None or pred_numeral is None or ref_numeral[2] != pred_numeral[2]:
+        return None
+    return ref_numeral[1].lstrip("0") == pred_numeral[1].lstrip("0")
+
+
+def _top_level_items(text: str) -> list[str]:
+    """``text`` split at the commas outside any bracket or brace."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += (char in _OPENERS) - (char in _CLOSERS)
+        if char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    return [*items, text[start:]]
+
+
+def _enclosed(text: str) -> bool:
+    """True when the bracket opening ``text`` closes at its last character."""
+    depth = 0
+    for i, char in enumerate(text):
+        depth += (char in _OPENERS) - (char in _CLOSERS)
+        if depth == 0:
+            return i == len(text) - 1
+    return False
+
+
+def _collection(answer: str) -> tuple[str, list[str]] | None:
+    """(delimiters, items) of a tuple or interval (``(1,2]`` -> ``("(]", ["1", "2"])``), a
+    matrix (its environment, entries row by row), a set (delimiters ``"{}"``) or an unbracketed
+    list (``""``); None for fewer than two items."""
+    matrix = _MATRIX.fullmatch(answer)
+    if matrix:
+        return matrix[1], _MATRIX_SEPARATOR.split(matrix[2])
+    if answer.startswith("\\{") and answer.endswith("\\}"):
+        kind, body = "{}", answer[2:-2]
+    elif answer[:1] in "([" and answer[-1:] in ")]" and _enclosed(answer):
+        kind, body = answer[0] + answer[-1], answer[1:-1]
+    else:
+        kind, body = "", answer
+    items = _top_level_items(body)
+    return (kind, items) if len(items) > 1 else None
+
+
+def _item_verdict(ref: str, pred: str) -> bool | None:
+    for rule in (_same_text, _exact_numbers, _base_numerals, _far_apart_constants):
+        verdict = rule(ref, pred)
+        if verdict is not None:
+            return verdict
+    return None
+
+
+def _collections(ref: str, pred: str) -> bool | None:
+    """Tuples, intervals and matrices with the same brackets and size are compared item by item
+    (equal if every item is, different if one is); sets and unbracketed lists of exact
+    numbers are different when their sets of values are. Anything else: math-verify."""
+    ref_items, pred_items = _collection(ref), _collection(pred)
+    if ref_items is None or pred_items is None or ref_items[0] != pred_items[0]:
+        return None
+    if ref_items[0] in ("", "{}"):
+        ref_values = [as_number(item) for item in ref_items[1]]
+        pred_values = [as_number(item) for item in pred_items[1]]
+        if None in ref_values or None in pred_values:
+            return None
+        return None if set(ref_values) == set(pred_values) else False
+    if len(ref_items[1]) != len(pred_items[1]):
+        return None
+    verdicts = [_item_verdict(r, p) for r, p in zip(ref_items[1], pred_items[1], strict=True)]
+    if False in verdicts:
+        return False
+    return True if all(verdicts) else None
+
+
 def _word_for_a_number(ref: str, pred: str) -> bool | None:
     """Prose never equals a number."""
     return False if as_number(ref) is not None and is_prose(pred) else None
@@ -96,8 +175,8 @@ def _far_apart_constants(ref: str, pred: str) -> bool | None:
 
 
 _RULES: tuple[Callable[[str, str], bool | None], ...] = (
-    _same_text, _text_answer, _exact_numbers, _word_for_a_number, _scalar_against_collection,
-    _far_apart_constants)
+    _same_text, _text_answer, _exact_numbers, _base_numerals, _collections, _word_for_a_number,
+    _scalar_against_collection, _far_apart_constants)
 
 
 def compared_forms(reference: str, predicted: str) -> tuple[str, str]:
@@ -112,9 +191,10 @@ def compared_forms(reference: str, predicted: str) -> tuple[str, str]:
 
 def fast_equivalent(reference: str, predicted: str) -> bool | None:
     """Decide in process by the first of these rules that settles the pair, in order: same
-    text; text answers (choice letters, words); exact numbers; a word for a number; a scalar
-    against a free variable, tuple, list or matrix; far-apart closed-form constants. None when
-    none settles it (then math-verify decides)."""
+    text; text answers (choice letters, words); exact numbers; numerals in the same base;
+    tuples, intervals, sets and lists item by item; a word for a number; a scalar against a
+    free variable, tuple, list or matrix; far-apart closed-form constants. None when none
+    settles it (then math-verify decides)."""
     ref, pred = compared_forms(reference, predicted)
     for rule in _RULES:
         verdict = rule(ref, pred)

@@ -12,8 +12,9 @@
 2. **The answer in the span**, the first that applies:
    a. the span itself, when after normalisation it has no prose word (rlvr/rewards/prose.py):
       ``\\frac{1}{2}``, ``x = 60``, ``\\(x = 60\\) meters`` (trailing units go);
-   b. else the last *math run* of the span that holds a digit or a LaTeX command, a math run
-      being the text between two prose words: "3 bolts" -> ``3``, "x equals 2" -> ``2``,
+   b. else the last *math run* of the span that holds a digit or a LaTeX command and does not
+      start with ``^`` or ``_`` (the power of a unit: "cm^2"), a math run being the text
+      between two prose words: "3 bolts" -> ``3``, "x equals 2" -> ``2``,
       "Melanie started with 18 vacuum cleaners" -> ``18``;
    c. else the span as written (word answers: "east", "(C)").
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import re
 
-from rlvr.rewards.normalize import normalize_answer, unwrap_text
+from rlvr.rewards.normalize import strip_formatting, unwrap_text
 from rlvr.rewards.prose import is_prose, prose_spans
 
 _BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)\s*")
@@ -113,12 +114,13 @@ def read_span(span: str) -> tuple[str, bool] | None:
     docstring (``\\text{}`` unwrapped first, so that its words are prose); None for an empty
     span."""
     span = unwrap_text(span).lstrip(_LEADING_PUNCTUATION).rstrip(_TRAILING_PUNCTUATION)
-    normalized = normalize_answer(span)
-    if not normalized:
+    formatted = strip_formatting(span)  # spaces kept: "$\\pi$ in total" is prose
+    if not formatted:
         return None
-    if not is_prose(normalized):
+    if not is_prose(formatted):
         return span, True
-    math_runs = [run for run in _math_runs(span) if _MATH_RUN.search(run)]
+    math_runs = [run for run in _math_runs(span)
+                 if _MATH_RUN.search(run) and not run.startswith(("^", "_"))]
     return (math_runs[-1], True) if math_runs else (span, False)
 
 

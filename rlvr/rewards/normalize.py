@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 _TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mbox|mathbf)\s*\{([^{}]*)\}")
 _DROP = ("\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\$", "$", "\\displaystyle",
@@ -16,7 +17,8 @@ _UNICODE_MATH = {"\u2212": "-", "\u00d7": "\\times ", "\u00f7": "\\div ", "\u00b
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°")
 _THOUSANDS = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d,]|\.\d)")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
-_SIMPLE_FRAC = re.compile(r"^(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}$")
+_SIMPLE_FRAC = re.compile(  # \frac{1}{2}, \frac12
+    r"^(-?)\\frac(?:\{(-?\d+)\}|(\d))(?:\{(-?\d+)\}|(\d))$")
 _SLASH_FRAC = re.compile(r"^(-?\d+)/(\d+)$")
 _UNITS = re.compile(  # after a number (or a closing brace): "5 cm", "\\frac{1}{2} inch"
     r"(?<=[0-9}])\s*(?:units?|cm|centimeters?|meters?|m|km|inches|inch|feet|foot|ft|miles?|dollars?|cents?|"
@@ -30,13 +32,13 @@ def unwrap_text(answer: str) -> str:
     return _TEXT_WRAPPERS.sub(r"\1", answer)
 
 
-def normalize_answer(answer: str) -> str:
+@lru_cache(maxsize=1 << 14)  # a batch repeats its references and its rollouts' answers
+def strip_formatting(answer: str) -> str:
     """Strip formatting that does not change the value: ``\\text{}``, ``\\left``/``\\right``,
     spacing commands, ``$`` and ``\\( \\)``/``\\[ \\]`` delimiters, degrees, a trailing
     period or comma, thousands commas, trailing unit words, ``\\dfrac``/``\\tfrac`` ->
     ``\\frac``, a percent sign; write Unicode minus, times, division, dot, pi and inequality
-    signs as LaTeX, and scientific notation ``1e3`` as ``1\\times10^{3}``; then remove
-    spaces."""
+    signs as LaTeX, and scientific notation ``1e3`` as ``1\\times10^{3}``."""
     s = answer.strip()
     for sign, latex in _UNICODE_MATH.items():
         s = s.replace(sign, latex)
@@ -51,7 +53,12 @@ def normalize_answer(answer: str) -> str:
     s = s.strip().rstrip(".,").strip()
     s = _UNITS.sub("", s).strip()
     s = _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), s)
-    return s.replace(" ", "")
+    return s
+
+
+def normalize_answer(answer: str) -> str:
+    """Canonical text of an answer: ``strip_formatting``, then every space removed."""
+    return strip_formatting(answer).replace(" ", "")
 
 
 def as_number(answer: str) -> Fraction | None:
@@ -64,7 +71,8 @@ def as_number(answer: str) -> Fraction | None:
         return Fraction(scientific.group(1)) * Fraction(10) ** int(scientific.group(2))
     frac = _SIMPLE_FRAC.match(answer)
     if frac:
-        sign, num, den = frac.groups()
+        sign, braced_num, digit_num, braced_den, digit_den = frac.groups()
+        num, den = braced_num or digit_num, braced_den or digit_den
         if int(den) == 0:
             return None
         value = Fraction(int(num), int(den))
