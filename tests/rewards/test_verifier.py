@@ -109,6 +109,18 @@ def test_normalisation(raw, expected):
     ("\\boxed{n=2,3,4}", "n=1,2,3", 0.0),  # math-verify's known false positives
     ("So x = \\pm 2021.", "2021", 0.0),
     ("\\boxed{f(x)=ax+b, where $b$ is any integer}", "f(x)=ax+b, where $b$ is any integer", 1.0),
+    ("\\boxed{(2,\\infty)}", "(3,\\infty)", 0.0),  # tuples and intervals item by item
+    ("\\boxed{(\\frac{1}{2}, 3]}", "(0.5,3]", 1.0),
+    ("\\boxed{(\\frac{1}{2}, 3)}", "(0.5,3]", 0.0),
+    ("\\boxed{\\begin{pmatrix}-9\\\\16\\end{pmatrix}}", "\\begin{pmatrix}-7\\\\16\\end{pmatrix}",
+     0.0),
+    ("\\boxed{4,5,7}", "3,5,7", 0.0),  # lists and sets by their values
+    ("\\boxed{7,5,3}", "3,5,7", 1.0),
+    ("\\boxed{\\{1,2,4\\}}", "\\{1,2,3\\}", 0.0),
+    ("\\boxed{53_8}", "52_8", 0.0),  # numerals in one base by their digits
+    ("\\boxed{52_{8}}", "52_8", 1.0),
+    ("\\boxed{\\frac{271}7}", "\\frac{270}{7}", 0.0),
+    ("\\boxed{\\frac{270}7}", "\\frac{270}{7}", 1.0),
 ])
 def test_equivalence(completion, reference, score):
     assert math_reward(completion, reference) == score
