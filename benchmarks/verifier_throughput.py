@@ -13,7 +13,7 @@ right, once the answer of another problem):
 
 Worker start-up is excluded (the pool is warmed first, as in training, where it persists).
 
-    python benchmarks/verifier_throughput.py [--data-dir ../shared/data] [--workers 2]
+    PYTHONPATH=. python benchmarks/verifier_throughput.py [--data-dir ../shared/data] [--workers 2]
 
 Prints a table and writes it to results/verifier_throughput.md.
 """
@@ -131,7 +131,7 @@ def main() -> None:
         rate, correct = measure(completions, references, args.workers)
         lines.append(f"| {name} | {len(completions)} | {rate:,.0f} | {correct:.3f} |")
         print(lines[-1], flush=True)
-    lines += ["", "Command: `python benchmarks/verifier_throughput.py"
+    lines += ["", "Command: `PYTHONPATH=. python benchmarks/verifier_throughput.py"
               + (" --data-dir ../shared/data`" if data_dir else "`")]
     table = "\n".join(lines)
     print(table)
