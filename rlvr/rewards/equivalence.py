@@ -32,6 +32,7 @@ _FREE_LETTER = re.compile(r"(?<![A-Za-z])[A-DF-HJ-Za-df-hj-z](?![A-Za-z])")  # n
 _CHOICE = re.compile(r"\(?([A-E])\)?")
 _PLAIN_WORDS = re.compile(r"[A-Za-z' ]*[A-Za-z]{3,}[A-Za-z' ]*")  # "ab" may be a product
 _EQUALS = re.compile(r"(?<![<>!\\])=")
+_RELATION = re.compile(r"(?<![<>!\\])=|\\in(?![A-Za-z])")  # x = 7, x \in [1, 2]
 _BASE_NUMERAL = re.compile(r"([0-9A-Z]+)_\{?(\d+)\}?")  # 52_8, 4210_{5}, A5_{11}
 _OPENERS, _CLOSERS = "([{", ")]}"
 _MATRIX = re.compile(r"\\begin\{([pbv]?matrix)\}(.*)\\end\{\1\}", re.DOTALL)
@@ -81,11 +82,19 @@ def _exact_numbers(ref: str, pred: str) -> bool | None:
 
 
 def _base_numerals(ref: str, pred: str) -> bool | None:
-    """Numerals in the same base (``52_8``, ``A5_{11}``) are equal when their digits are."""
+    """Numerals with a base subscript (``52_8``, ``A5_{11}``): in the same base equal when
+    their digits are; in different bases different when their values are (``A5_{12}`` is 125,
+    ``A5_{11}`` 115); equal values in different bases are left to math-verify."""
     ref_numeral, pred_numeral = _BASE_NUMERAL.fullmatch(ref), _BASE_NUMERAL.fullmatch(pred)
-    if ref_numeral is None or pred_numeral is None or ref_numeral[2] != pred_numeral[2]:
+    if ref_numeral is None or pred_numeral is None:
         return None
-    return ref_numeral[1].lstrip("0") == pred_numeral[1].lstrip("0")
+    if ref_numeral[2] == pred_numeral[2]:
+        return ref_numeral[1].lstrip("0") == pred_numeral[1].lstrip("0")
+    try:
+        values = [int(n[1], int(n[2])) for n in (ref_numeral, pred_numeral)]
+    except ValueError:  # a digit too large for its base, or a base outside 2..36
+        return None
+    return False if values[0] != values[1] else None
 
 
 def _top_level_items(text: str) -> list[str]:
@@ -155,6 +164,18 @@ def _collections(ref: str, pred: str) -> bool | None:
     return True if all(verdicts) else None
 
 
+def _same_left_side(ref: str, pred: str) -> bool | None:
+    """Two relations (``=``, ``\\in``) with the same left side and the same relation are
+    compared by their right sides: ``y=2x+3`` and ``y=3x+3`` differ, ``x=5`` and ``x=5.0`` do
+    not."""
+    ref_parts, pred_parts = _RELATION.split(ref, maxsplit=1), _RELATION.split(pred, maxsplit=1)
+    if len(ref_parts) != 2 or len(pred_parts) != 2 or ref_parts[0] != pred_parts[0]:
+        return None
+    if _RELATION.search(ref)[0] != _RELATION.search(pred)[0]:
+        return None
+    return _decide(ref_parts[1], pred_parts[1])
+
+
 def _word_for_a_number(ref: str, pred: str) -> bool | None:
     """Prose never equals a number."""
     return False if as_number(ref) is not None and is_prose(pred) else None
@@ -170,13 +191,23 @@ def _scalar_against_collection(ref: str, pred: str) -> bool | None:
 
 
 def _far_apart_constants(ref: str, pred: str) -> bool | None:
-    """Closed-form constants whose values are far apart are different (closed_form.py)."""
+    """Closed-form values (constants, or expressions at a fixed point) far apart are different
+    (closed_form.py)."""
     return False if clearly_different(ref, pred) else None
 
 
 _RULES: tuple[Callable[[str, str], bool | None], ...] = (
-    _same_text, _text_answer, _exact_numbers, _base_numerals, _collections, _word_for_a_number,
-    _scalar_against_collection, _far_apart_constants)
+    _same_text, _text_answer, _exact_numbers, _base_numerals, _same_left_side, _collections,
+    _word_for_a_number, _scalar_against_collection, _far_apart_constants)
+
+
+def _decide(ref: str, pred: str) -> bool | None:
+    """The verdict of the first rule that settles the normalised pair, else None."""
+    for rule in _RULES:
+        verdict = rule(ref, pred)
+        if verdict is not None:
+            return verdict
+    return None
 
 
 def compared_forms(reference: str, predicted: str) -> tuple[str, str]:
@@ -192,15 +223,11 @@ def compared_forms(reference: str, predicted: str) -> tuple[str, str]:
 def fast_equivalent(reference: str, predicted: str) -> bool | None:
     """Decide in process by the first of these rules that settles the pair, in order: same
     text; text answers (choice letters, words); exact numbers; numerals in the same base;
-    tuples, intervals, sets and lists item by item; a word for a number; a scalar against a
-    free variable, tuple, list or matrix; far-apart closed-form constants. None when none
+    relations with the same left side by their right sides; tuples, intervals, sets and lists
+    item by item; a word for a number; a scalar against a
+    free variable, tuple, list or matrix; far-apart closed-form values. None when none
     settles it (then math-verify decides)."""
-    ref, pred = compared_forms(reference, predicted)
-    for rule in _RULES:
-        verdict = rule(ref, pred)
-        if verdict is not None:
-            return verdict
-    return None
+    return _decide(*compared_forms(reference, predicted))
 
 
 def _nesting_depth(text: str) -> int:

@@ -117,8 +117,12 @@ def test_normalisation(raw, expected):
     ("\\boxed{4,5,7}", "3,5,7", 0.0),  # lists and sets by their values
     ("\\boxed{7,5,3}", "3,5,7", 1.0),
     ("\\boxed{\\{1,2,4\\}}", "\\{1,2,3\\}", 0.0),
+    ("\\boxed{y=3x+3}", "y=2x+3", 0.0),  # the same left side: by the right sides
+    ("\\boxed{x=5.0}", "x=5", 1.0),
+    ("\\boxed{x \\in [1,3]}", "x\\in[1,2]", 0.0),
     ("\\boxed{53_8}", "52_8", 0.0),  # numerals in one base by their digits
     ("\\boxed{52_{8}}", "52_8", 1.0),
+    ("\\boxed{\\text{A5}_{12}}", "\\text{A5}_{11}", 0.0),  # different bases: by value
     ("\\boxed{\\frac{271}7}", "\\frac{270}{7}", 0.0),
     ("\\boxed{\\frac{270}7}", "\\frac{270}{7}", 1.0),
 ])
@@ -206,6 +210,15 @@ def test_only_far_apart_constants_are_rejected_fast():
     assert clearly_different("90", "\\sqrt{51}")
     assert not clearly_different("\\frac{\\sqrt{2}}{2}", "0.7071")  # close: math-verify decides
     assert not clearly_different("3", "x")
+
+
+def test_expressions_in_variables_are_rejected_fast_only_when_far_apart_at_the_point():
+    assert clearly_different("8n^2+4n+1", "10n^2+4n+1")
+    assert clearly_different("\\frac{11+9a}{20}", "\\frac{13+9a}{20}")
+    assert not clearly_different("(x+1)^2", "x^2+2x+1")  # the same function
+    assert not clearly_different("2N+1", "2n+1")  # case-folded, as math-verify folds it
+    assert not clearly_different("ab", "2ab")  # "ab" may be a word: not read
+    assert not clearly_different("f(x)", "f(y)")  # a function call: not read
 
 
 def test_a_worker_that_died_while_idle_is_replaced_and_its_pair_retried():
