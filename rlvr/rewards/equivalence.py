@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from fractions import Fraction
 
 from rlvr.rewards.closed_form import clearly_different, constant_value
 from rlvr.rewards.normalize import as_number, normalize_answer
@@ -34,6 +35,9 @@ _PLAIN_WORDS = re.compile(r"[A-Za-z' ]*[A-Za-z]{3,}[A-Za-z' ]*")  # "ab" may be 
 _EQUALS = re.compile(r"(?<![<>!\\])=")
 _RELATION = re.compile(r"(?<![<>!\\])=|\\in(?![A-Za-z])")  # x = 7, x \in [1, 2]
 _BASE_NUMERAL = re.compile(r"([0-9A-Z]+)_\{?(\d+)\}?")  # 52_8, 4210_{5}, A5_{11}
+_INTEGER = re.compile(r"\d{1,40}")
+_DECIMAL = r"\d+(?:\.\d+)?"
+_COMPLEX = re.compile(rf"(?:([-+]?{_DECIMAL})(?=[-+]))?([-+]?)({_DECIMAL})?i")  # 6-5i, -i, 2i
 _OPENERS, _CLOSERS = "([{", ")]}"
 _MATRIX = re.compile(r"\\begin\{([pbv]?matrix)\}(.*)\\end\{\1\}", re.DOTALL)
 _MATRIX_SEPARATOR = re.compile(r"\\\\|&")
@@ -81,20 +85,53 @@ def _exact_numbers(ref: str, pred: str) -> bool | None:
     return None if abs(ref_num - pred_num) <= NUMERIC_CLOSE * max(1, abs(ref_num)) else False
 
 
-def _base_numerals(ref: str, pred: str) -> bool | None:
-    """Numerals with a base subscript (``52_8``, ``A5_{11}``): in the same base equal when
-    their digits are; in different bases different when their values are (``A5_{12}`` is 125,
-    ``A5_{11}`` 115); equal values in different bases are left to math-verify."""
-    ref_numeral, pred_numeral = _BASE_NUMERAL.fullmatch(ref), _BASE_NUMERAL.fullmatch(pred)
-    if ref_numeral is None or pred_numeral is None:
-        return None
-    if ref_numeral[2] == pred_numeral[2]:
-        return ref_numeral[1].lstrip("0") == pred_numeral[1].lstrip("0")
+def _numeral_value(answer: str) -> tuple[int, int] | None:
+    """(value, base) of a numeral with a base subscript (``52_8`` -> (42, 8)) or of a decimal
+    integer (base 10), else None."""
+    numeral = _BASE_NUMERAL.fullmatch(answer)
+    if numeral is None:
+        return (int(answer), 10) if _INTEGER.fullmatch(answer) else None
     try:
-        values = [int(n[1], int(n[2])) for n in (ref_numeral, pred_numeral)]
+        return int(numeral[1], int(numeral[2])), int(numeral[2])
     except ValueError:  # a digit too large for its base, or a base outside 2..36
         return None
-    return False if values[0] != values[1] else None
+
+
+def _base_numerals(ref: str, pred: str) -> bool | None:
+    """Numerals with a base subscript (``52_8``, ``A5_{11}``) are different from a numeral or
+    integer of another value (``A5_{12}`` is 125, ``A5_{11}`` 115, ``52_8`` is not 72); two in
+    the same base are equal when their values are; equal values in different bases are left
+    to math-verify."""
+    if _BASE_NUMERAL.fullmatch(ref) is None and _BASE_NUMERAL.fullmatch(pred) is None:
+        return None
+    ref_value, pred_value = _numeral_value(ref), _numeral_value(pred)
+    if ref_value is None or pred_value is None:
+        return None
+    if ref_value[0] != pred_value[0]:
+        return False
+    return True if ref_value[1] == pred_value[1] else None
+
+
+def _complex_value(answer: str) -> tuple[Fraction, Fraction] | None:
+    """(real, imaginary) part of ``a+bi``, ``bi`` or a real number, exactly; else None."""
+    complex_number = _COMPLEX.fullmatch(answer)
+    if complex_number is None:
+        real = as_number(answer)
+        return None if real is None else (real, Fraction(0))
+    real_part, sign, magnitude = complex_number.groups()
+    imaginary = Fraction(magnitude or 1) * (-1 if sign == "-" else 1)
+    return Fraction(real_part or 0), imaginary
+
+
+def _exact_complex(ref: str, pred: str) -> bool | None:
+    """Complex numbers with exact parts (``6-5i``) are compared exactly, with each other and
+    with real numbers."""
+    if _COMPLEX.fullmatch(ref) is None and _COMPLEX.fullmatch(pred) is None:
+        return None
+    ref_value, pred_value = _complex_value(ref), _complex_value(pred)
+    if ref_value is None or pred_value is None:
+        return None
+    return ref_value == pred_value
 
 
 def _top_level_items(text: str) -> list[str]:
@@ -197,8 +234,8 @@ def _far_apart_constants(ref: str, pred: str) -> bool | None:
 
 
 _RULES: tuple[Callable[[str, str], bool | None], ...] = (
-    _same_text, _text_answer, _exact_numbers, _base_numerals, _same_left_side, _collections,
-    _word_for_a_number, _scalar_against_collection, _far_apart_constants)
+    _same_text, _text_answer, _exact_numbers, _base_numerals, _exact_complex, _same_left_side,
+    _collections, _word_for_a_number, _scalar_against_collection, _far_apart_constants)
 
 
 def _decide(ref: str, pred: str) -> bool | None:
@@ -222,7 +259,8 @@ def compared_forms(reference: str, predicted: str) -> tuple[str, str]:
 
 def fast_equivalent(reference: str, predicted: str) -> bool | None:
     """Decide in process by the first of these rules that settles the pair, in order: same
-    text; text answers (choice letters, words); exact numbers; numerals in the same base;
+    text; text answers (choice letters, words); exact numbers; base numerals; exact complex
+    numbers;
     relations with the same left side by their right sides; tuples, intervals, sets and lists
     item by item; a word for a number; a scalar against a
     free variable, tuple, list or matrix; far-apart closed-form values. None when none

@@ -123,6 +123,12 @@ def test_normalisation(raw, expected):
     ("\\boxed{53_8}", "52_8", 0.0),  # numerals in one base by their digits
     ("\\boxed{52_{8}}", "52_8", 1.0),
     ("\\boxed{\\text{A5}_{12}}", "\\text{A5}_{11}", 0.0),  # different bases: by value
+    ("\\boxed{72}", "52_8", 0.0),
+    ("\\boxed{3+2i}", "1+2i", 0.0),  # complex numbers with exact parts
+    ("\\boxed{1i}", "i", 1.0),
+    ("\\boxed{-2i}", "2i", 0.0),
+    ("\\boxed{6-5i}", "6-5i", 1.0),
+    ("\\boxed{5}", "6-5i", 0.0),
     ("\\boxed{\\frac{271}7}", "\\frac{270}{7}", 0.0),
     ("\\boxed{\\frac{270}7}", "\\frac{270}{7}", 1.0),
 ])
