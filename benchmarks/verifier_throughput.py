@@ -123,9 +123,10 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = args.data_dir if Path(args.data_dir).is_dir() else None
     score_batch(["\\boxed{2\\sqrt{2}}"], ["\\sqrt{8}"], workers=args.workers)  # warm the pool
-    lines = [f"Verifications per second of `score_batch`, {os.cpu_count()} cores, "
-             f"{args.workers} symbolic workers (warm), one call per workload, commit "
-             f"{source_commit()}.", "",
+    load = os.getloadavg()[0]  # the cores are shared: other processes slow the workers
+    lines = [f"Verifications per second of `score_batch`, {os.cpu_count()} cores (load average "
+             f"{load:.1f} at the start), {args.workers} symbolic workers (warm), one call per "
+             f"workload, commit {source_commit()}.", "",
              "| workload | checks | checks/s | fraction correct |", "|---|---|---|---|"]
     for name, (completions, references) in workloads(data_dir, args.size).items():
         rate, correct = measure(completions, references, args.workers)
