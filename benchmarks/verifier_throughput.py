@@ -12,8 +12,11 @@ right, once the answer of another problem):
   ``\\sqrt{8}``), each of which goes to math-verify in the worker pool: the slow path.
 
 Worker start-up is excluded (the pool is warmed first, as in training, where it persists).
+Each workload is scored ``--repeats`` times, each time by fresh workers and with an empty
+normalisation cache; the table gives the median and the range (the cores may be shared).
 
     PYTHONPATH=. python benchmarks/verifier_throughput.py [--data-dir ../shared/data] [--workers 2]
+        [--repeats 3]
 
 Prints a table and writes it to results/verifier_throughput.md.
 """
@@ -24,6 +27,7 @@ import argparse
 import os
 import random
 import re
+import statistics
 import time
 from pathlib import Path
 
@@ -32,6 +36,8 @@ from verifier_agreement import source_commit
 from rlvr.data.arith import train_set
 from rlvr.data.benchmarks import load_benchmark
 from rlvr.rewards import score_batch
+from rlvr.rewards.normalize import strip_formatting
+from rlvr.rewards.pool import default_pool
 
 REPO = Path(__file__).resolve().parents[1]
 ROLLOUTS = 8
@@ -106,12 +112,26 @@ def workloads(data_dir: str | None, size: int) -> dict[str, tuple[list[str], lis
     return out
 
 
-def measure(completions: list[str], references: list[str], workers: int) -> tuple[float, float]:
-    """(checks per second, fraction scored 1.0) of one ``score_batch`` call: nothing is answered
+def _fresh_warm_pool(workers: int) -> None:
+    """Start new symbolic workers (nothing cached in them) and wait until they answer; forget
+    the in-process normalisation cache."""
+    default_pool(workers).close()
+    score_batch(["\\boxed{2\\sqrt{2}}"], ["\\sqrt{8}"], workers=workers)
+    strip_formatting.cache_clear()
+
+
+def measure(completions: list[str], references: list[str], workers: int,
+            repeats: int) -> tuple[list[float], float]:
+    """(checks per second of each of ``repeats`` ``score_batch`` calls, fraction scored 1.0):
+    each call on fresh warm workers and an empty normalisation cache, so nothing is answered
     from a cache across calls."""
-    start = time.perf_counter()
-    scores = score_batch(completions, references, workers=workers)
-    return len(completions) / (time.perf_counter() - start), sum(scores) / len(scores)
+    rates = []
+    for _ in range(repeats):
+        _fresh_warm_pool(workers)
+        start = time.perf_counter()
+        scores = score_batch(completions, references, workers=workers)
+        rates.append(len(completions) / (time.perf_counter() - start))
+    return rates, sum(scores) / len(scores)
 
 
 def main() -> None:
@@ -119,18 +139,21 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--size", type=int, default=4000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=str(REPO / "results" / "verifier_throughput.md"))
     args = parser.parse_args()
     data_dir = args.data_dir if Path(args.data_dir).is_dir() else None
-    score_batch(["\\boxed{2\\sqrt{2}}"], ["\\sqrt{8}"], workers=args.workers)  # warm the pool
     load = os.getloadavg()[0]  # the cores are shared: other processes slow the workers
     lines = [f"Verifications per second of `score_batch`, {os.cpu_count()} cores (load average "
-             f"{load:.1f} at the start), {args.workers} symbolic workers (warm), one call per "
-             f"workload, commit {source_commit()}.", "",
-             "| workload | checks | checks/s | fraction correct |", "|---|---|---|---|"]
+             f"{load:.1f} at the start), {args.workers} symbolic workers (fresh and warm for "
+             f"each call), median and range of {args.repeats} calls per workload, commit "
+             f"{source_commit()}.", "",
+             "| workload | checks | checks/s (median) | range | fraction correct |",
+             "|---|---|---|---|---|"]
     for name, (completions, references) in workloads(data_dir, args.size).items():
-        rate, correct = measure(completions, references, args.workers)
-        lines.append(f"| {name} | {len(completions)} | {rate:,.0f} | {correct:.3f} |")
+        rates, correct = measure(completions, references, args.workers, args.repeats)
+        lines.append(f"| {name} | {len(completions)} | {statistics.median(rates):,.0f} | "
+                     f"{min(rates):,.0f}-{max(rates):,.0f} | {correct:.3f} |")
         print(lines[-1], flush=True)
     lines += ["", "Command: `PYTHONPATH=. python benchmarks/verifier_throughput.py"
               + (" --data-dir ../shared/data`" if data_dir else "`")]
