@@ -71,6 +71,11 @@ class SymbolicPool:
     def closed(self) -> bool:
         return not self._workers
 
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the current workers (for measuring their CPU time)."""
+        return [worker.process.pid for worker in self._workers]
+
     def _replace(self, worker: _Worker) -> _Worker:
         """Kill ``worker`` and put a fresh one, warming up, in its place."""
         worker.kill()
