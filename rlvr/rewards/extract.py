@@ -41,50 +41,56 @@ _STATEMENT = re.compile(
 _SENTENCE_END = re.compile(r"(?<!\.)[.!?](?!\.)(?=\s|$)|\n")
 _FINISHED = re.compile(r"(?:[.!]|\$|\\\]|\\\)|\})\s*$")
 _MATH_RUN = re.compile(r"\d|\\[A-Za-z]")
+_BRACE = re.compile(r"[{}]")
+_TOKEN = re.compile(r"([^\s$]+)")
 _LEADING_PUNCTUATION = " \t,;:"  # not ".": ".5" is a number
 _TRAILING_PUNCTUATION = " \t,;:.!?"
 MAX_ANSWER_CHARS = 1000
+MAX_STATEMENTS = 32
 
 
-def _braced(text: str, open_at: int) -> str | None:
-    """Content of the brace group opening at ``text[open_at] == '{'``, or None if unbalanced."""
-    depth = 0
-    for i in range(open_at, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[open_at + 1: i]
-    return None
+def _matching_braces(text: str) -> dict[int, int]:
+    """Position of the ``}`` that closes each balanced ``{`` of ``text``, in one pass."""
+    closing, open_at = {}, []
+    for brace in _BRACE.finditer(text):
+        if brace.group() == "{":
+            open_at.append(brace.start())
+        elif open_at:
+            closing[open_at.pop()] = brace.start()
+    return closing
 
 
-def _boxed_at(text: str, end_of_command: int) -> str | None:
+def _boxed_at(text: str, end_of_command: int, closing: dict[int, int]) -> str | None:
     """The argument of a box command ending at ``end_of_command``: a brace group (nested braces
     kept) or one brace-less token (``\\boxed 5``); None when unbalanced or absent."""
     if end_of_command < len(text) and text[end_of_command] == "{":
-        return _braced(text, end_of_command)
-    match = re.match(r"([^\s$]+)", text[end_of_command:])
+        end = closing.get(end_of_command)
+        return None if end is None else text[end_of_command + 1: end]
+    match = _TOKEN.match(text, end_of_command)
     return match.group(1) if match else None
 
 
 def _sentence_after(text: str, start: int) -> str:
     """The text from ``start`` to the end of its sentence (a ``.``/``!``/``?`` before a space,
-    not in an ellipsis or a decimal, or a line break)."""
-    end = _SENTENCE_END.search(text, start)
-    return text[start: end.start() if end else len(text)]
+    not in an ellipsis or a decimal, or a line break), at most ``MAX_ANSWER_CHARS``."""
+    stop = min(len(text), start + MAX_ANSWER_CHARS)
+    end = _SENTENCE_END.search(text, start, stop)
+    return text[start: end.start() if end else stop]
 
 
 def answer_statements(text: str) -> list[tuple[int, str]]:
-    """(start, span) of every answer statement in ``text``, in order of start."""
+    """(start, span) of the answer statements in ``text`` (the last ``MAX_STATEMENTS`` of each
+    kind, which bounds the time on any input), in order of start."""
     statements = []
-    for match in _BOX_COMMAND.finditer(text):
-        boxed = _boxed_at(text, match.end())
+    boxes = list(_BOX_COMMAND.finditer(text))[-MAX_STATEMENTS:]
+    closing = _matching_braces(text) if boxes else {}
+    for match in boxes:
+        boxed = _boxed_at(text, match.end(), closing)
         if boxed is not None:
             statements.append((match.start(), boxed))
-    statements += [(m.start(), m.group(1)) for m in _GSM8K.finditer(text)
+    statements += [(m.start(), m.group(1)) for m in list(_GSM8K.finditer(text))[-MAX_STATEMENTS:]
                    if not _HEADING.match(m.group(1))]
-    for match in _STATEMENT.finditer(text):
+    for match in list(_STATEMENT.finditer(text))[-MAX_STATEMENTS:]:
         sentence = _sentence_after(text, match.end())
         if not _BOX_COMMAND.search(sentence):  # "the answer is \\boxed{5}": the box states it
             statements.append((match.start(), sentence))
@@ -128,20 +134,23 @@ def final_statement(text: str) -> tuple[str, str] | None:
     """(span, answer) of the statement that decides (module docstring), the span cut to
     ``MAX_ANSWER_CHARS`` characters; None when the completion states no answer. A statement
     whose answer is mathematics outranks one whose answer is only words ("the answer is
-    correct"), so words decide only when no statement holds mathematics."""
+    correct"), so words decide only when no statement holds mathematics. Only the last
+    ``MAX_STATEMENTS`` statements (or lines) are read, which bounds the time on any input."""
     text = text.replace("**", "")
-    statements = [span[:MAX_ANSWER_CHARS] for _, span in answer_statements(text)]
-    read = [(span, r) for span, r in ((span, read_span(span)) for span in statements)
-            if r is not None]
-    mathematical = [(span, answer) for span, (answer, is_math) in read if is_math]
-    if mathematical:
-        return mathematical[-1]
-    if read:
-        return read[-1][0], read[-1][1][0]
-    for line in _unstated_lines(text):
+    statements = [span for _, span in answer_statements(text)][-MAX_STATEMENTS:]
+    word_answer = None
+    for span in reversed(statements):
+        stated = read_span(span[:MAX_ANSWER_CHARS])
+        if stated is not None and stated[1]:
+            return span[:MAX_ANSWER_CHARS], stated[0]
+        if stated is not None and word_answer is None:
+            word_answer = span[:MAX_ANSWER_CHARS], stated[0]
+    if statements:
+        return word_answer
+    for line in _unstated_lines(text)[:MAX_STATEMENTS]:
         stated = read_span(line[:MAX_ANSWER_CHARS])
         if stated is not None and stated[1]:
-            return line, stated[0]
+            return line[:MAX_ANSWER_CHARS], stated[0]
     return None
 
 

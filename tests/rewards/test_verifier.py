@@ -272,3 +272,12 @@ def test_prose_words(text, words):
 def test_articles_are_prose_only_in_a_sentence():
     assert prose_spans("a + 1") == []
     assert prose_spans("$18 a day", in_a_sentence=True) == [(4, 5), (6, 9)]
+
+
+@pytest.mark.parametrize("text", ["\\boxed{" * 20_000, "the answer is " * 7_000,
+                                  "The answer is x. " * 5_000, "word\n" * 20_000 + ".",
+                                  "#### 5\n" * 10_000, "\\boxed{1}" * 3_000])
+def test_extraction_time_is_bounded_on_repeated_statements(text):
+    start = time.perf_counter()
+    extract_answer(text)
+    assert time.perf_counter() - start < 0.5
