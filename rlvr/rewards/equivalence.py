@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from fractions import Fraction
 
 from rlvr.rewards.closed_form import clearly_different, constant_value
 from rlvr.rewards.normalize import as_number, normalize_answer
 from rlvr.rewards.prose import is_prose
+from rlvr.rewards.structured import (
+    BASE_NUMERAL,
+    COMPLEX,
+    collection,
+    complex_value,
+    numeral_value,
+)
 
 MAX_SYMBOLIC_CHARS = 400
 NUMERIC_CLOSE = 1e-5  # relative gap under which unequal numbers go to math-verify
@@ -34,13 +40,6 @@ _CHOICE = re.compile(r"\(?([A-E])\)?")
 _PLAIN_WORDS = re.compile(r"[A-Za-z' ]*[A-Za-z]{3,}[A-Za-z' ]*")  # "ab" may be a product
 _EQUALS = re.compile(r"(?<![<>!\\])=")
 _RELATION = re.compile(r"(?<![<>!\\])=|\\in(?![A-Za-z])")  # x = 7, x \in [1, 2]
-_BASE_NUMERAL = re.compile(r"([0-9A-Z]+)_\{?(\d+)\}?")  # 52_8, 4210_{5}, A5_{11}
-_INTEGER = re.compile(r"\d{1,40}")
-_DECIMAL = r"\d+(?:\.\d+)?"
-_COMPLEX = re.compile(rf"(?:([-+]?{_DECIMAL})(?=[-+]))?([-+]?)({_DECIMAL})?i")  # 6-5i, -i, 2i
-_OPENERS, _CLOSERS = "([{", ")]}"
-_MATRIX = re.compile(r"\\begin\{([pbv]?matrix)\}(.*)\\end\{\1\}", re.DOTALL)
-_MATRIX_SEPARATOR = re.compile(r"\\\\|&")
 
 
 def _never_a_scalar(answer: str) -> bool:
@@ -85,26 +84,14 @@ def _exact_numbers(ref: str, pred: str) -> bool | None:
     return None if abs(ref_num - pred_num) <= NUMERIC_CLOSE * max(1, abs(ref_num)) else False
 
 
-def _numeral_value(answer: str) -> tuple[int, int] | None:
-    """(value, base) of a numeral with a base subscript (``52_8`` -> (42, 8)) or of a decimal
-    integer (base 10), else None."""
-    numeral = _BASE_NUMERAL.fullmatch(answer)
-    if numeral is None:
-        return (int(answer), 10) if _INTEGER.fullmatch(answer) else None
-    try:
-        return int(numeral[1], int(numeral[2])), int(numeral[2])
-    except ValueError:  # a digit too large for its base, or a base outside 2..36
-        return None
-
-
 def _base_numerals(ref: str, pred: str) -> bool | None:
     """Numerals with a base subscript (``52_8``, ``A5_{11}``) are different from a numeral or
     integer of another value (``A5_{12}`` is 125, ``A5_{11}`` 115, ``52_8`` is not 72); two in
     the same base are equal when their values are; equal values in different bases are left
     to math-verify."""
-    if _BASE_NUMERAL.fullmatch(ref) is None and _BASE_NUMERAL.fullmatch(pred) is None:
+    if BASE_NUMERAL.fullmatch(ref) is None and BASE_NUMERAL.fullmatch(pred) is None:
         return None
-    ref_value, pred_value = _numeral_value(ref), _numeral_value(pred)
+    ref_value, pred_value = numeral_value(ref), numeral_value(pred)
     if ref_value is None or pred_value is None:
         return None
     if ref_value[0] != pred_value[0]:
@@ -112,64 +99,15 @@ def _base_numerals(ref: str, pred: str) -> bool | None:
     return True if ref_value[1] == pred_value[1] else None
 
 
-def _complex_value(answer: str) -> tuple[Fraction, Fraction] | None:
-    """(real, imaginary) part of ``a+bi``, ``bi`` or a real number, exactly; else None."""
-    complex_number = _COMPLEX.fullmatch(answer)
-    if complex_number is None:
-        real = as_number(answer)
-        return None if real is None else (real, Fraction(0))
-    real_part, sign, magnitude = complex_number.groups()
-    imaginary = Fraction(magnitude or 1) * (-1 if sign == "-" else 1)
-    return Fraction(real_part or 0), imaginary
-
-
 def _exact_complex(ref: str, pred: str) -> bool | None:
     """Complex numbers with exact parts (``6-5i``) are compared exactly, with each other and
     with real numbers."""
-    if _COMPLEX.fullmatch(ref) is None and _COMPLEX.fullmatch(pred) is None:
+    if COMPLEX.fullmatch(ref) is None and COMPLEX.fullmatch(pred) is None:
         return None
-    ref_value, pred_value = _complex_value(ref), _complex_value(pred)
+    ref_value, pred_value = complex_value(ref), complex_value(pred)
     if ref_value is None or pred_value is None:
         return None
     return ref_value == pred_value
-
-
-def _top_level_items(text: str) -> list[str]:
-    """``text`` split at the commas outside any bracket or brace."""
-    items, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        depth += (char in _OPENERS) - (char in _CLOSERS)
-        if char == "," and depth == 0:
-            items.append(text[start:i])
-            start = i + 1
-    return [*items, text[start:]]
-
-
-def _enclosed(text: str) -> bool:
-    """True when the bracket opening ``text`` closes at its last character."""
-    depth = 0
-    for i, char in enumerate(text):
-        depth += (char in _OPENERS) - (char in _CLOSERS)
-        if depth == 0:
-            return i == len(text) - 1
-    return False
-
-
-def _collection(answer: str) -> tuple[str, list[str]] | None:
-    """(delimiters, items) of a tuple or interval (``(1,2]`` -> ``("(]", ["1", "2"])``), a
-    matrix (its environment, entries row by row), a set (delimiters ``"{}"``) or an unbracketed
-    list (``""``); None for fewer than two items."""
-    matrix = _MATRIX.fullmatch(answer)
-    if matrix:
-        return matrix[1], _MATRIX_SEPARATOR.split(matrix[2])
-    if answer.startswith("\\{") and answer.endswith("\\}"):
-        kind, body = "{}", answer[2:-2]
-    elif answer[:1] in "([" and answer[-1:] in ")]" and _enclosed(answer):
-        kind, body = answer[0] + answer[-1], answer[1:-1]
-    else:
-        kind, body = "", answer
-    items = _top_level_items(body)
-    return (kind, items) if len(items) > 1 else None
 
 
 def _item_verdict(ref: str, pred: str) -> bool | None:
@@ -184,7 +122,7 @@ def _collections(ref: str, pred: str) -> bool | None:
     """Tuples, intervals and matrices with the same brackets and size are compared item by item
     (equal if every item is, different if one is); sets and unbracketed lists of exact
     numbers are different when their sets of values are. Anything else: math-verify."""
-    ref_items, pred_items = _collection(ref), _collection(pred)
+    ref_items, pred_items = collection(ref), collection(pred)
     if ref_items is None or pred_items is None or ref_items[0] != pred_items[0]:
         return None
     if ref_items[0] in ("", "{}"):
