@@ -143,9 +143,9 @@ def _same_left_side(ref: str, pred: str) -> bool | None:
     """Two relations (``=``, ``\\in``) with the same left side and the same relation are
     compared by their right sides: ``y=2x+3`` and ``y=3x+3`` differ, ``x=5`` and ``x=5.0`` do
     not."""
-    ref_parts, pred_parts = _RELATION.split(ref, maxsplit=1), _RELATION.split(pred, maxsplit=1)
+    ref_parts, pred_parts = _RELATION.split(ref), _RELATION.split(pred)
     if len(ref_parts) != 2 or len(pred_parts) != 2 or ref_parts[0] != pred_parts[0]:
-        return None
+        return None  # one relation on each side: the right sides hold none, no recursion
     if _RELATION.search(ref)[0] != _RELATION.search(pred)[0]:
         return None
     return _decide(ref_parts[1], pred_parts[1])
