@@ -6,8 +6,8 @@ the task function in "Error executing job". Here:
 - ``run`` calls a ``@hydra.main`` function with ``HYDRA_FULL_ERROR`` set so that Hydra's
   composition errors (unknown group option, wrong type, unknown key, bad syntax) reach it as
   they are, and turns them into one line;
-- inside the task function, ``reporting_input_errors`` turns ``INPUT_ERRORS`` (invalid values,
-  missing model, missing benchmark files) into one line;
+- inside the task function (or around the compose API), ``reporting_errors`` turns
+  ``INPUT_ERRORS`` (invalid values, missing model, missing benchmark files) into one line;
 - one line is ``error: <the key and what to do>`` on stderr, then exit status 2, no traceback;
   any other exception (a failure during training) propagates with its traceback.
 
@@ -78,19 +78,22 @@ def run(hydra_main: Callable[[], Any]) -> None:
         return
     os.environ[_FULL_ERROR] = "1"
     try:
-        hydra_main()
-    except HydraException as err:
-        usage_error(describe_hydra_error(err))
+        with reporting_errors():
+            hydra_main()
     finally:
         os.environ.pop(_FULL_ERROR, None)
 
 
 @contextmanager
-def reporting_input_errors() -> Iterator[None]:
-    """Turn ``INPUT_ERRORS`` raised in the block into one line and exit status 2 (unless the
-    user set ``HYDRA_FULL_ERROR=1``)."""
+def reporting_errors() -> Iterator[None]:
+    """Turn Hydra composition errors and ``INPUT_ERRORS`` raised in the block into one line
+    and exit status 2 (unless the user set ``HYDRA_FULL_ERROR=1``)."""
     try:
         yield
+    except HydraException as err:
+        if _Tracebacks.wanted:
+            raise
+        usage_error(describe_hydra_error(err))
     except INPUT_ERRORS as err:
         if _Tracebacks.wanted:
             raise

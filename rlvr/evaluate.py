@@ -75,7 +75,7 @@ def run_evaluation(run: RunConfig) -> dict[str, float]:
 
 @hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
-    with cli.reporting_input_errors():
+    with cli.reporting_errors():
         cli.check_group_choices()
         run = validate(cfg)
         console.setup(verbose=run.logger.verbose)

@@ -362,7 +362,7 @@ def _check_data_parallel(run: RunConfig, world: int) -> None:
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
-    with cli.reporting_input_errors():
+    with cli.reporting_errors():
         cli.check_group_choices()
         run = validate(cfg)
         console.setup(verbose=run.logger.verbose)
