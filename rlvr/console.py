@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +35,14 @@ class _State:
 _state = _State()
 
 
-def _top_name(record: logging.LogRecord) -> str:
-    return record.name.split(".", 1)[0]
+def _is_under(record: logging.LogRecord, names: Iterable[str]) -> bool:
+    """Whether the record's logger is one of ``names`` or a child of one."""
+    return any(record.name == name or record.name.startswith(f"{name}.") for name in names)
+
+
+def _console_floor(record: logging.LogRecord) -> int:
+    return next((level for name, level in CONSOLE_FLOOR.items() if _is_under(record, [name])),
+                logging.WARNING)
 
 
 class ConsoleFilter(logging.Filter):
@@ -48,10 +54,9 @@ class ConsoleFilter(logging.Filter):
         self.verbose = verbose
 
     def filter(self, record: logging.LogRecord) -> bool:
-        name = _top_name(record)
-        if self.verbose or name in OWN_LOGGERS:
+        if self.verbose or _is_under(record, OWN_LOGGERS):
             return True
-        return record.levelno >= CONSOLE_FLOOR.get(name, logging.WARNING)
+        return record.levelno >= _console_floor(record)
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -59,7 +64,7 @@ class ConsoleFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = super().format(record)
-        if record.levelno == logging.INFO and _top_name(record) in OWN_LOGGERS:
+        if record.levelno == logging.INFO and _is_under(record, OWN_LOGGERS):
             return message
         return f"{record.levelname.lower()} [{record.name}]: {message}"
 
@@ -115,9 +120,10 @@ def run_log(path: Path) -> Iterator[None]:
 
 @contextmanager
 def native_output_to_run_log() -> Iterator[None]:
-    """Send what is written to file descriptors 1 and 2 (C++ warnings, ``print``, progress
-    bars) to the current ``run_log`` while the block runs; a no-op when ``verbose`` or outside
-    ``run_log``. Python exceptions still propagate (and print) after the block."""
+    """Send what is written to stdout and stderr, by Python (``print``, progress bars) or
+    natively to file descriptors 1 and 2 (C++ warnings), to the current ``run_log`` while the
+    block runs; a no-op when ``verbose`` or outside ``run_log``. Exceptions still propagate
+    (and print) after the block."""
     path = _state.run_log
     if path is None or _state.verbose:
         yield
@@ -126,18 +132,17 @@ def native_output_to_run_log() -> Iterator[None]:
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
     try:
-        with path.open("a") as sink:
+        with path.open("a") as sink, redirect_stdout(sink), redirect_stderr(sink):
             os.dup2(sink.fileno(), 1)
             os.dup2(sink.fileno(), 2)
             try:
                 yield
             finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
+                sink.flush()
                 os.dup2(saved[0], 1)
                 os.dup2(saved[1], 2)
     except BaseException:
-        logging.getLogger(__name__).error("the rollout engine's start-up output is in %s", path)
+        logging.getLogger(__name__).error("the output that led to this error is in %s", path)
         raise
     finally:
         os.close(saved[0])

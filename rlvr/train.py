@@ -173,11 +173,11 @@ class Trainer:
         self.last_eval: dict[str, float] = state.get("last_eval", {})
         self.owns_engine = engine is None
         if engine is None:
+            prompt_lengths = [len(p) for p in self.prompts]
+            prompt_lengths += [len(p) for b in self.eval_benchmarks for p in b.prompt_ids]
             with console.native_output_to_run_log():
-                engine = build_engine(
-                    run, self.model_path, self.policy, self.tokenizer,
-                    [len(p) for p in self.prompts]
-                    + [len(p) for b in self.eval_benchmarks for p in b.prompt_ids], self.device)
+                engine = build_engine(run, self.model_path, self.policy, self.tokenizer,
+                                      prompt_lengths, self.device)
         self.engine = engine
         if checkpoint is not None or not self.owns_engine:
             self.engine.sync_weights(self.policy)
