@@ -134,6 +134,7 @@ def plot_curves(table: Table, profile: str, runs: dict[str, list[RunRecords]], o
     seeds = max((len(r) for r in runs.values()), default=0)
     spread = "line: mean over seeds, band: lowest to highest seed" if seeds > 1 else "one seed"
     heading = textwrap.fill(f"{table.title}, profile {profile}: {setting}", width=100)
+    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for key, title in CURVES:
         fig, ax = plt.subplots(figsize=(7.5, 4.8))

@@ -21,13 +21,17 @@ def model_name(run: RunConfig) -> str:
 
 def eval_protocol(cfg: EvalConfig) -> str:
     """``avg@5 on math500, olympiadbench; avg@10 on aime24`` (greedy: ``pass@1 (greedy)``),
-    with the problem limit when one is set."""
-    groups: dict[str, list[str]] = {}
+    with the problem limit when one is set: ``avg@4 on arith_l1, arith_l2 (first 50 each)``."""
+    groups: dict[tuple[str, int | None], list[str]] = {}
     for b in cfg.benchmarks:
         metric = "pass@1 (greedy)" if b.temperature == 0 else f"avg@{b.k}"
-        groups.setdefault(metric, []).append(b.name if b.limit is None
-                                             else f"{b.name} (first {b.limit})")
-    return "; ".join(f"{metric} on {', '.join(names)}" for metric, names in groups.items())
+        groups.setdefault((metric, b.limit), []).append(b.name)
+    parts = []
+    for (metric, limit), names in groups.items():
+        each = " each" if len(names) > 1 else ""
+        parts.append(f"{metric} on {', '.join(names)}"
+                     + (f" (first {limit} problems{each})" if limit else ""))
+    return "; ".join(parts)
 
 
 def describe_setting(runs: list[RunConfig]) -> str:
