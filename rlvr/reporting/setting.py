@@ -20,7 +20,7 @@ def model_name(run: RunConfig) -> str:
 
 
 def eval_protocol(cfg: EvalConfig) -> str:
-    """``avg@5 on math500, olympiadbench; avg@10 on aime24`` (greedy: ``pass@1 (greedy)``),
+    """``avg@5 on math500, olympiadbench + avg@10 on aime24`` (greedy: ``pass@1 (greedy)``),
     with the problem limit when one is set: ``avg@4 on arith_l1, arith_l2 (first 50 each)``."""
     groups: dict[tuple[str, int | None], list[str]] = {}
     for b in cfg.benchmarks:
@@ -31,7 +31,7 @@ def eval_protocol(cfg: EvalConfig) -> str:
         each = " each" if len(names) > 1 else ""
         parts.append(f"{metric} on {', '.join(names)}"
                      + (f" (first {limit} problems{each})" if limit else ""))
-    return "; ".join(parts)
+    return " + ".join(parts)
 
 
 def describe_setting(runs: list[RunConfig]) -> str:

@@ -95,10 +95,10 @@ def test_setting_names_profile_model_task_and_evaluation():
                                                        "experiment=table2_qwen3_4b"]))
     assert describe_setting(tiny) == (
         "tiny Qwen2 (embedded); train arith (train); eval avg@4 on arith_l1, arith_l2, "
-        "arith_l3 / avg@4 on arith_l1 (first 50 problems); avg@4 on arith_l2, arith_l3; "
+        "arith_l3 / avg@4 on arith_l1 (first 50 problems) + avg@4 on arith_l2, arith_l3; "
         "12 steps x 16 prompts x 8 rollouts")
     assert describe_setting([paper]).startswith(
-        "Qwen3-4B; train math (train); eval avg@5 on math500, olympiadbench; avg@10 on aime24, "
+        "Qwen3-4B; train math (train); eval avg@5 on math500, olympiadbench + avg@10 on aime24, "
         "aime25, amc23;")
 
 
