@@ -60,7 +60,7 @@ class ConsoleFilter(logging.Filter):
 
 
 class ConsoleFormatter(logging.Formatter):
-    """rlvr's INFO records as plain lines; anything else as ``level name: message``."""
+    """rlvr's INFO records as plain lines; anything else as ``level [logger]: message``."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = super().format(record)
