@@ -22,7 +22,7 @@ train: install  ## one GRPO run on the embedded tiny model (pass ARGS="algorithm
 	$(PY) -m rlvr.train $(ARGS)
 
 demo: install  ## the tiny Table 2 on CPU in minutes (one seed, 12 steps): table and plots
-	$(MAKE) reproduce-table2 PROFILE=demo
+	@$(MAKE) --no-print-directory reproduce-table2 PROFILE=demo
 
 reproduce-table2: install  ## Table 2 of AsymGRPO (PROFILE=tiny on CPU | paper | demo; ARGS=overrides)
 	$(PY) scripts/reproduce.py table2 --profile $(PROFILE) $(ARGS)

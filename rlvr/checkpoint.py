@@ -29,6 +29,12 @@ from rlvr.learner.learner import Learner
 from rlvr.learner.policy import is_lora
 
 _PREFIX = "step_"
+_STATE = "state.json"
+
+
+def is_checkpoint(path: Path) -> bool:
+    """Whether ``path`` is a complete checkpoint directory (its ``state.json`` is written last)."""
+    return (path / _STATE).is_file()
 
 
 def checkpoint_root(run_dir: Path) -> Path:
@@ -40,8 +46,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     root = checkpoint_root(run_dir)
     if not root.is_dir():
         return None
-    done = sorted(p for p in root.iterdir()
-                  if p.name.startswith(_PREFIX) and (p / "state.json").exists())
+    done = sorted(p for p in root.iterdir() if p.name.startswith(_PREFIX) and is_checkpoint(p))
     return done[-1] if done else None
 
 
@@ -73,7 +78,7 @@ def save_checkpoint(run_dir: Path, step: int, policy: nn.Module, tokenizer, lear
     }, staging / f"trainer-rank{distributed.rank()}.pt")
     distributed.barrier()
     if writer:
-        (staging / "state.json").write_text(json.dumps({"step": step, **state}, indent=2))
+        (staging / _STATE).write_text(json.dumps({"step": step, **state}, indent=2))
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
         finished = sorted(p for p in root.iterdir() if p.name.startswith(_PREFIX))
@@ -112,4 +117,4 @@ def load_checkpoint(path: Path, policy: nn.Module, learner: Learner) -> dict[str
     torch.set_rng_state(trainer["torch_rng"])
     if trainer["cuda_rng"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(trainer["cuda_rng"])
-    return json.loads((path / "state.json").read_text())
+    return json.loads((path / _STATE).read_text())

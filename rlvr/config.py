@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+
+from rlvr.data.templates import FAMILIES
 
 
 class ConfigError(ValueError):
@@ -61,11 +64,7 @@ class ModelConfig:
 
     def validate(self) -> None:
         _one_of(self.dtype, ("float32", "bfloat16", "float16"), "model.dtype")
-        _one_of(
-            self.family,
-            ("tiny", "qwen2.5-instruct", "qwen2.5-math", "qwen3", "base"),
-            "model.family",
-        )
+        _one_of(self.family, FAMILIES, "model.family")
 
 
 @dataclass
@@ -81,15 +80,13 @@ class LossConfig:
     log_ratio_clamp: float = 20.0
 
     def validate(self) -> None:
+        from rlvr.algorithms.losses import AGGREGATIONS
+
         _require(0 <= self.eps_low < 1, "algorithm.loss.eps_low", "must be in [0, 1)", self.eps_low)
         _require(self.eps_high >= 0, "algorithm.loss.eps_high", "must be >= 0", self.eps_high)
         if self.dual_clip is not None:
             _require(self.dual_clip > 1, "algorithm.loss.dual_clip", "must be > 1", self.dual_clip)
-        _one_of(
-            self.agg,
-            ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"),
-            "algorithm.loss.agg",
-        )
+        _one_of(self.agg, AGGREGATIONS, "algorithm.loss.agg")
         _require(self.kl_coef >= 0, "algorithm.loss.kl_coef", "must be >= 0", self.kl_coef)
         _require(
             self.log_ratio_clamp > 0,
@@ -216,7 +213,9 @@ class BenchmarkEvalConfig:
 class EvalConfig:
     """What to evaluate during training and in ``python -m rlvr.evaluate``.
 
-    ``pass_k``: pass@j is reported for each j here on every benchmark with ``k >= j`` samples.
+    ``name`` names the protocol (``python -m rlvr.evaluate`` files its results under
+    ``runs/eval/<name>/``); ``dir`` is where benchmark files are read from. ``pass_k``: pass@j
+    is reported for each j here on every benchmark with ``k >= j`` samples.
     """
 
     name: str = "arith"
@@ -249,7 +248,6 @@ class RolloutConfig:
     top_p: float = 1.0
     max_new_tokens: int = 64
     max_model_len: int | None = None
-    seed: int = 0
     gpu_memory_utilization: float = 0.5
     tensor_parallel_size: int = 1
     sleep_mode: bool = False
@@ -332,7 +330,9 @@ class LearnerConfig:
 
 @dataclass
 class LoggerConfig:
-    """Where metrics go: always ``metrics.jsonl`` in the run directory, plus W&B."""
+    """Where metrics and logs go: always ``metrics.jsonl`` and ``train.log`` in the run directory,
+    plus W&B. ``verbose``: show vLLM's and transformers' start-up logs on the console too (they
+    always go to ``train.log``)."""
 
     wandb_mode: str = "auto"
     project: str = "rlvr"
@@ -342,7 +342,7 @@ class LoggerConfig:
     tags: list[str] = field(default_factory=list)
     samples_every: int = 0
     samples_count: int = 8
-    console_every: int = 1
+    verbose: bool = False
 
     def validate(self) -> None:
         _one_of(self.wandb_mode, ("auto", "online", "offline", "disabled"), "logger.wandb_mode")
@@ -380,8 +380,7 @@ class RunConfig:
                  self.checkpoint_every)
         _require(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1",
                  self.keep_checkpoints)
-        _require(self.resume in ("auto", "never") or not self.resume.startswith("-"), "resume",
-                 "must be 'auto', 'never' or a checkpoint directory", self.resume)
+        self._validate_resume()
         _one_of(self.device, ("auto", "cpu", "cuda"), "device")
         rollouts = self.prompts_per_step * self.rollout.n
         _require(rollouts % self.learner.mini_batches == 0, "learner.mini_batches",
@@ -393,6 +392,50 @@ class RunConfig:
         if self.learner.lr_schedule != "constant":
             _require(math.isfinite(self.learner.lr), "learner.lr", "must be finite",
                      self.learner.lr)
+        self._validate_group_size()
+        self._validate_data_dirs()
+
+    def _validate_resume(self) -> None:
+        """``resume`` is ``auto``, ``never`` or an existing checkpoint directory."""
+        from rlvr.checkpoint import is_checkpoint
+
+        if self.resume in ("auto", "never"):
+            return
+        path = Path(self.resume).expanduser()
+        if not path.exists():
+            raise ConfigError(f"resume={self.resume}: no such directory; pass a checkpoint "
+                              f"directory (<run>/checkpoints/step_NNNNNN), resume=auto or "
+                              f"resume=never")
+        _require(is_checkpoint(path), "resume", "must be a checkpoint directory "
+                 "(<run>/checkpoints/step_NNNNNN, with state.json), 'auto' or 'never'",
+                 self.resume)
+
+    def _validate_group_size(self) -> None:
+        """Group-relative estimators need several rollouts per prompt: with one, every
+        advantage is 0 and nothing is learned."""
+        from rlvr.algorithms.advantages import ADVANTAGE_ESTIMATORS
+
+        advantage = self.algorithm.advantage
+        needed = ADVANTAGE_ESTIMATORS[advantage].min_group_size
+        if self.rollout.n < needed:
+            raise ConfigError(f"rollout.n={self.rollout.n}: algorithm.advantage={advantage} "
+                              f"compares the rollouts of a prompt with each other and needs "
+                              f"rollout.n >= {needed}; raise rollout.n or use algorithm=reinforce")
+
+    def _validate_data_dirs(self) -> None:
+        """A data directory that no configured dataset reads is an error, not a silent no-op."""
+        from rlvr.data.datasets import reads_data_dir
+
+        if self.data.dir is not None and not reads_data_dir(self.data.name):
+            raise ConfigError(f"data.dir={self.data.dir} is not read by data={self.data.name} "
+                              f"(its problems are generated); remove data.dir or choose "
+                              f"data=math / data=gsm8k")
+        eval_names = [b.name for b in self.eval.benchmarks]
+        if self.eval.dir not in (None, self.data.dir) \
+                and not any(reads_data_dir(name) for name in eval_names):
+            raise ConfigError(f"eval.dir={self.eval.dir} is not read by the eval benchmarks "
+                              f"{eval_names} (their problems are generated); remove eval.dir or "
+                              f"choose eval=math5 / eval=gsm8k")
 
 
 def register_schema() -> None:

@@ -18,12 +18,12 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
+from rlvr import cli, console
 from rlvr.config import RunConfig, register_schema, validate
-from rlvr.data.datasets import load_problems
-from rlvr.data.prompts import encode_prompts
-from rlvr.evaluation.runner import EvalBenchmark, evaluate
+from rlvr.evaluation.runner import evaluate
 from rlvr.learner.policy import DTYPES
 from rlvr.models import resolve_model_path
+from rlvr.seeding import eval_seed
 
 log = logging.getLogger(__name__)
 register_schema()
@@ -45,7 +45,7 @@ def run_evaluation(run: RunConfig) -> dict[str, float]:
     """Evaluate ``run.model`` on ``run.eval``'s benchmarks; returns the metrics."""
     from transformers import AutoTokenizer
 
-    from rlvr.train import build_engine, resolve_device
+    from rlvr.train import build_engine, load_eval_benchmarks, resolve_device
 
     device = resolve_device(run.device)
     with tempfile.TemporaryDirectory(prefix="rlvr-eval-") as tmp:
@@ -54,39 +54,43 @@ def run_evaluation(run: RunConfig) -> dict[str, float]:
             if (local / "adapter_config.json").exists() \
             else resolve_model_path(run.model, run.data.arith)
         tokenizer = AutoTokenizer.from_pretrained(model_path)
-        benchmarks = []
-        for spec in run.eval.benchmarks:
-            problems = load_problems(spec.name, spec.split, run.eval.dir, spec.limit,
-                                     run.data.arith)
-            benchmarks.append(EvalBenchmark(spec, problems,
-                                            encode_prompts(problems, tokenizer, run.model.family)))
-        new_tokens = max([run.rollout.max_new_tokens,
-                          *(b.max_new_tokens or 0 for b in run.eval.benchmarks)])
-        longest = max(len(p) for b in benchmarks for p in b.prompt_ids)
+        benchmarks = load_eval_benchmarks(run, tokenizer)
         policy = None
         if run.rollout.engine == "hf":
             from transformers import AutoModelForCausalLM
 
             policy = AutoModelForCausalLM.from_pretrained(
                 model_path, dtype=DTYPES[run.model.dtype]).to(device).eval()
-        engine = build_engine(run, model_path, policy, tokenizer,
-                              [tokenizer.eos_token_id], longest + new_tokens, device)
+        with console.native_output_to_run_log():
+            engine = build_engine(run, model_path, policy, tokenizer,
+                                  [len(p) for b in benchmarks for p in b.prompt_ids], device)
         out_dir = Path(run.output_dir)
         with torch.no_grad():
             metrics = evaluate(engine, benchmarks, step=0, out_dir=out_dir / "eval",
                                default_max_new_tokens=run.rollout.max_new_tokens,
-                               pass_ks=run.eval.pass_k, seed=run.seed)
+                               pass_ks=run.eval.pass_k, seed=eval_seed(run.seed, 0))
     (out_dir / "eval.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
 
 
 @hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run = validate(cfg)
-    metrics = run_evaluation(run)
+def _hydra_main(cfg: DictConfig) -> None:
+    with cli.reporting_errors():
+        cli.check_group_choices()
+        run = validate(cfg)
+        console.setup(verbose=run.logger.verbose)
+        with console.run_log(Path(run.output_dir) / "evaluate.log"):
+            log.info("evaluating %s; results in %s (full log: evaluate.log)", run.model.path,
+                     run.output_dir)
+            metrics = run_evaluation(run)
     width = max(map(len, metrics), default=0)
     for key, value in sorted(metrics.items()):
         print(f"{key:<{width}}  {value:.4f}")
+
+
+def main() -> None:
+    """``python -m rlvr.evaluate``: configuration errors are one line and exit status 2."""
+    cli.run(_hydra_main)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ Evaluation at the start, every ``eval.every_n_steps`` and at the end; a checkpoi
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from collections import defaultdict
@@ -22,6 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from rlvr import cli, console
 from rlvr.algorithms import diagnostics
 from rlvr.algorithms.advantages import compute_advantages
 from rlvr.algorithms.weights import (
@@ -41,6 +41,8 @@ from rlvr.learner.policy import is_lora, load_policy
 from rlvr.models import resolve_model_path
 from rlvr.rewards import score_batch
 from rlvr.rollout.base import RolloutEngine, Rollouts, SamplingSpec
+from rlvr.rollout.limits import max_model_len, stop_token_ids
+from rlvr.seeding import eval_seed, stream_seed
 from rlvr.tracking import MetricsSink
 
 log = logging.getLogger(__name__)
@@ -70,18 +72,25 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def build_engine(run: RunConfig, model_path: str, policy: torch.nn.Module, tokenizer,
-                 eos_ids: list[int], max_model_len: int, device: torch.device) -> RolloutEngine:
-    """The configured rollout engine, holding the policy's current weights."""
+def build_engine(run: RunConfig, model_path: str, policy: torch.nn.Module | None, tokenizer,
+                 prompt_lengths: list[int], device: torch.device) -> RolloutEngine:
+    """The configured rollout engine, holding the policy's current weights (``policy`` may be
+    None for vLLM, which loads ``model_path`` itself). It stops on ``stop_token_ids`` and its
+    context fits the longest of ``prompt_lengths`` plus the most new tokens configured."""
+    stop_ids = stop_token_ids(model_path, tokenizer, revision=run.model.revision,
+                              trust_remote_code=run.model.trust_remote_code)
     if run.rollout.engine == "hf":
         from rlvr.rollout.hf_engine import HFEngine
 
-        return HFEngine(policy, tokenizer, eos_ids)
+        return HFEngine(policy, tokenizer, stop_ids)
     from rlvr.rollout.vllm_engine import VLLMEngine
 
-    return VLLMEngine(model_path, run.rollout, dtype=run.model.dtype, max_model_len=max_model_len,
-                      seed=run.seed, lora_rank=run.learner.lora.r if is_lora(policy) else None,
-                      on_cpu=device.type == "cpu")
+    return VLLMEngine(model_path, run.rollout, dtype=run.model.dtype,
+                      max_model_len=max_model_len(run.rollout, run.eval.benchmarks,
+                                                  prompt_lengths),
+                      seed=run.seed, stop_token_ids=stop_ids,
+                      lora_rank=run.learner.lora.r if policy is not None and is_lora(policy)
+                      else None, on_cpu=device.type == "cpu")
 
 
 def to_train_batch(prompts: list[list[int]], rollouts: Rollouts, advantages: torch.Tensor
@@ -99,7 +108,8 @@ def to_train_batch(prompts: list[list[int]], rollouts: Rollouts, advantages: tor
     )
 
 
-def _eval_benchmarks(run: RunConfig, tokenizer) -> list[EvalBenchmark]:
+def load_eval_benchmarks(run: RunConfig, tokenizer) -> list[EvalBenchmark]:
+    """``run.eval``'s benchmarks with their prompts in the model family's template."""
     benches = []
     for spec in run.eval.benchmarks:
         problems = load_problems(spec.name, spec.split, run.eval.dir, spec.limit, run.data.arith)
@@ -135,7 +145,7 @@ class Trainer:
         self.problems = load_problems(run.data.name, run.data.split, run.data.dir,
                                       run.data.limit, run.data.arith)
         self.prompts = encode_prompts(self.problems, self.tokenizer, run.model.family)
-        self.eval_benchmarks = _eval_benchmarks(run, self.tokenizer)
+        self.eval_benchmarks = load_eval_benchmarks(run, self.tokenizer)
         self.policy = load_policy(self.model_path, run.model.dtype, run.learner.lora,
                                   self.device, run.learner.gradient_checkpointing,
                                   run.model.revision, run.model.trust_remote_code)
@@ -161,10 +171,14 @@ class Trainer:
             log.info("resuming from %s (step %d)", checkpoint, self.start_step)
         self.eval_history = [tuple(x) for x in state.get("eval_history", [])]
         self.last_eval: dict[str, float] = state.get("last_eval", {})
-        eos_ids = sorted({self.tokenizer.eos_token_id, *_generation_eos(self.policy)})
         self.owns_engine = engine is None
-        self.engine = engine or build_engine(run, self.model_path, self.policy, self.tokenizer,
-                                             eos_ids, self._max_model_len(), self.device)
+        if engine is None:
+            prompt_lengths = [len(p) for p in self.prompts]
+            prompt_lengths += [len(p) for b in self.eval_benchmarks for p in b.prompt_ids]
+            with console.native_output_to_run_log():
+                engine = build_engine(run, self.model_path, self.policy, self.tokenizer,
+                                      prompt_lengths, self.device)
+        self.engine = engine
         if checkpoint is not None or not self.owns_engine:
             self.engine.sync_weights(self.policy)
         self.sink = MetricsSink(
@@ -172,22 +186,12 @@ class Trainer:
             group=run.experiment_name, tags=[algo.name, Path(run.model.path).name],
             resume_step=self.start_step, wandb_id=state.get("wandb_id"), enabled=self.rank == 0)
 
-    def _max_model_len(self) -> int:
-        run = self.run
-        if run.rollout.max_model_len:
-            return run.rollout.max_model_len
-        prompt_lengths = [len(p) for p in self.prompts]
-        prompt_lengths += [len(p) for b in self.eval_benchmarks for p in b.prompt_ids]
-        new_tokens = [run.rollout.max_new_tokens]
-        new_tokens += [b.max_new_tokens for b in run.eval.benchmarks if b.max_new_tokens]
-        return max(prompt_lengths) + max(new_tokens)
-
     def rollout_sampling(self, step: int) -> SamplingSpec:
         """How step ``step`` samples; its seeds depend only on the run seed and the step."""
         rollout = self.run.rollout
         return SamplingSpec(n=rollout.n, temperature=rollout.temperature, top_p=rollout.top_p,
                             max_new_tokens=rollout.max_new_tokens,
-                            seed=self.run.seed * 1_000_003 + step * self.run.prompts_per_step)
+                            seed=stream_seed(self.run.seed, step * self.run.prompts_per_step))
 
     def step(self, step: int) -> dict[str, float]:
         """One GRPO step on the next ``prompts_per_step`` prompts; returns its metrics."""
@@ -253,7 +257,7 @@ class Trainer:
         metrics = evaluate(self.engine, self.eval_benchmarks, step=step,
                            out_dir=self.run_dir / "eval",
                            default_max_new_tokens=self.run.rollout.max_new_tokens,
-                           pass_ks=self.run.eval.pass_k, seed=self.run.seed + 7919 * step)
+                           pass_ks=self.run.eval.pass_k, seed=eval_seed(self.run.seed, step))
         metrics["time/elapsed"] = time.perf_counter() - self.started
         self.sink.log(step, metrics)
         self.last_eval = metrics
@@ -282,7 +286,8 @@ class Trainer:
         if self.start_step == 0 and run.eval.at_start and evaluates:
             self.evaluate(0)
         bar = tqdm(range(self.start_step, run.total_steps), initial=self.start_step,
-                   total=run.total_steps, desc=run.algorithm.name, dynamic_ncols=True)
+                   total=run.total_steps, desc=f"{run.algorithm.name} seed {run.seed}",
+                   dynamic_ncols=True, disable=self.rank != 0 or run.total_steps == 0)
         for step in bar:
             metrics = self.step(step)
             done = step + 1
@@ -294,9 +299,10 @@ class Trainer:
                                           and done % run.eval.every_n_steps == 0)
                                          or (at_end and run.eval.at_end)):
                 self.evaluate(done)
-            bar.set_postfix(reward=f"{metrics['adv/reward_mean']:.3f}",
-                            H=f"{metrics['train/entropy']:.3f}",
-                            eval=f"{self.eval_history[-1][1]:.3f}" if self.eval_history else "-")
+            bar.set_postfix({
+                "reward": f"{metrics['adv/reward_mean']:.3f}",
+                "entropy": f"{metrics['train/entropy']:.3f}",
+                "eval": f"{self.eval_history[-1][1]:.3f}" if self.eval_history else "-"})
             if run.checkpoint_every and (done % run.checkpoint_every == 0 or at_end):
                 self.save(done)
         self.sink.summary(run_summary(self.eval_history, self.last_eval))
@@ -354,22 +360,32 @@ def _check_data_parallel(run: RunConfig, world: int) -> None:
                           f"{world} processes")
 
 
-def _generation_eos(policy: torch.nn.Module) -> list[int]:
-    eos = getattr(getattr(policy, "generation_config", None), "eos_token_id", None)
-    if eos is None:
-        return []
-    return list(eos) if isinstance(eos, (list, tuple)) else [eos]
-
-
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run = validate(cfg)
-    logging.getLogger("rlvr").setLevel(logging.INFO)
-    os.makedirs(run.output_dir, exist_ok=True)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    log.info("run directory %s", run.output_dir)
+def _hydra_main(cfg: DictConfig) -> None:
+    with cli.reporting_errors():
+        cli.check_group_choices()
+        run = validate(cfg)
+        console.setup(verbose=run.logger.verbose)
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        with console.run_log(Path(run.output_dir) / "train.log"):
+            _train_and_report(run, resolved)
+
+
+def _train_and_report(run: RunConfig, resolved: dict[str, Any]) -> None:
+    log.info("run directory %s (full log: train.log)", run.output_dir)
     final = train(run, resolved)
-    log.info("final evaluation %s", {k: round(v, 4) for k, v in final.items()})
+    log.info("final evaluation: %s", format_metrics(final))
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    """``eval/average 0.4125, eval/arith_l1/avg@4 0.5500, ...``: the average first."""
+    keys = sorted(metrics, key=lambda k: (k != "eval/average", k))
+    return ", ".join(f"{k} {metrics[k]:.4f}" for k in keys if k.startswith("eval/"))
+
+
+def main() -> None:
+    """``python -m rlvr.train``: configuration errors are one line and exit status 2."""
+    cli.run(_hydra_main)
 
 
 if __name__ == "__main__":

@@ -17,19 +17,35 @@ import argparse
 import logging
 import shlex
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from rlvr.config import register_schema, validate
+from rlvr import cli, console
+from rlvr.config import RunConfig, register_schema, validate
 from rlvr.reporting.collect import finished_runs, is_finished
 from rlvr.reporting.render import load_reference, plot_curves, render_table
+from rlvr.reporting.setting import describe_setting
 from rlvr.reporting.tables import TABLES, Row
 from rlvr.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("reproduce")
+
+
+@dataclass
+class PlannedRun:
+    """One (row, seed) of the table: its run directory and validated configuration."""
+
+    row: Row
+    seed: int
+    out: Path
+    run: RunConfig
+    resolved: dict[str, Any]
 
 
 def row_overrides(profile_overrides: tuple[str, ...], row: Row, seed: int, out: Path,
@@ -39,21 +55,44 @@ def row_overrides(profile_overrides: tuple[str, ...], row: Row, seed: int, out: 
             f"seed={seed}", f"output_dir={out}", *extra]
 
 
-def train_missing(pending: list[tuple[Row, int, Path, list[str]]]) -> None:
-    """Train each pending (row, seed) in this process; all rows share the first row's engine."""
-    register_schema()
+def plan(overrides: list[str], row: Row, seed: int, out: Path) -> PlannedRun:
+    """Compose and validate one run's configuration (no model is loaded)."""
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    return PlannedRun(row, seed, out, validate(cfg), OmegaConf.to_container(cfg, resolve=True))
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+def progress_line(index: int, total: int, label: str, started: float) -> str:
+    """``run 3/10: grpo seed 0 (elapsed 1:02, about 3:06 left)``: the time left is the mean
+    time of the runs so far times the runs still to go."""
+    elapsed = time.perf_counter() - started
+    left = f", about {_minutes(elapsed / index * (total - index))} left" if index else ""
+    return f"run {index + 1}/{total}: {label} (elapsed {_minutes(elapsed)}{left})"
+
+
+def train_missing(pending: list[PlannedRun]) -> None:
+    """Train each pending (row, seed) in this process, each logging to its ``train.log``; all
+    rows share the first row's rollout engine."""
     engine = None
-    for row, seed, out, overrides in pending:
-        log.info("training %s seed %d -> %s", row.id, seed, out)
-        with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-            cfg = compose("config", overrides=overrides)
-        run = validate(cfg)
-        trainer = Trainer(run, OmegaConf.to_container(cfg, resolve=True), engine=engine)
-        try:
-            trainer.fit()
-        finally:
-            trainer.sink.finish()
+    started = time.perf_counter()
+    for index, planned in enumerate(pending):
+        console.setup(verbose=planned.run.logger.verbose)
+        log.info(progress_line(index, len(pending), f"{planned.row.id} seed {planned.seed}",
+                               started))
+        with console.run_log(planned.out / "train.log"):
+            trainer = Trainer(planned.run, planned.resolved, engine=engine)
+            try:
+                final = trainer.fit()
+            finally:
+                trainer.sink.finish()
+        if planned.run.total_steps == 0:
+            log.info("  starting policy: eval/average %.4f", final.get("eval/average", 0.0))
         engine = trainer.engine
+    log.info("trained %d runs in %s", len(pending), _minutes(time.perf_counter() - started))
 
 
 def main() -> None:
@@ -66,7 +105,8 @@ def main() -> None:
     parser.add_argument("--out", help="default: results/<table>/<profile>")
     parser.add_argument("--report-only", action="store_true", help="train nothing")
     args, extra = parser.parse_known_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    console.setup()
+    register_schema()
 
     table = TABLES[args.table]
     profile = table.profile(args.profile)
@@ -76,11 +116,18 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown rows {sorted(unknown)} of {table.name}; "
                      f"known: {[row.id for row in table.rows]}")
-    planned = [(row, seed, table.run_dir(runs_root, args.profile, row, seed))
-               for row in table.rows if not args.rows or row.id in args.rows for seed in seeds]
-    pending = [(row, seed, out, row_overrides(profile.overrides, row, seed, out, extra))
-               for row, seed, out in planned if not is_finished(out)]
-    log.info("%s/%s: %d runs, %d to train", table.name, args.profile, len(planned), len(pending))
+    planned = []
+    with cli.reporting_errors():
+        for row in table.rows:
+            for seed in seeds:
+                if args.rows and row.id not in args.rows:
+                    continue
+                out = table.run_dir(runs_root, args.profile, row, seed)
+                planned.append(plan(row_overrides(profile.overrides, row, seed, out, extra),
+                                    row, seed, out))
+    pending = [p for p in planned if not is_finished(p.out)]
+    log.info("%s, profile %s: %d runs, %d to train", table.name, args.profile, len(planned),
+             len(pending))
     if pending and not args.report_only:
         train_missing(pending)
 
@@ -88,9 +135,13 @@ def main() -> None:
     out_dir = Path(args.out) if args.out else REPO / "results" / table.name / args.profile
     command = shlex.join(["python", "scripts/reproduce.py", *sys.argv[1:]])
     reference = load_reference(REPO / table.reference if table.reference else None)
-    print(render_table(table, args.profile, runs, reference, out_dir, command))
-    for path in plot_curves(table, runs, out_dir):
-        log.info("wrote %s", path)
+    setting = describe_setting([p.run for p in planned])
+    markdown = render_table(table, args.profile, runs, reference, out_dir, command, setting)
+    plots = plot_curves(table, args.profile, runs, out_dir, setting)
+    log.info("plots: %s", ", ".join(str(path) for path in plots))
+    log.info("table: %s", out_dir / "table.md")
+    sys.stderr.flush()
+    print(markdown, end="", flush=True)
 
 
 if __name__ == "__main__":

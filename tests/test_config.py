@@ -69,3 +69,48 @@ def test_invalid_algorithm_parameters_fail_before_training(overrides, message):
 def test_wrong_type_names_the_key():
     with pytest.raises((ConfigCompositionException, ConfigError), match="total_steps"):
         validate(_compose("total_steps=many"))
+
+
+@pytest.mark.parametrize("algorithm,needed", [
+    ("grpo", 2), ("dr_grpo", 2), ("asym_grpo", 2), ("ent_decrease", 3), ("ent_increase", 3)])
+def test_group_relative_estimators_need_several_rollouts(algorithm, needed):
+    with pytest.raises(ConfigError, match=rf"rollout.n={needed - 1}: .* needs rollout.n >= "
+                                          rf"{needed}"):
+        validate(_compose(f"algorithm={algorithm}", f"rollout.n={needed - 1}"))
+    assert validate(_compose(f"algorithm={algorithm}", f"rollout.n={needed}")).rollout.n == needed
+
+
+def test_reinforce_reads_each_reward_alone_and_accepts_one_rollout():
+    assert validate(_compose("algorithm=reinforce", "rollout.n=1")).rollout.n == 1
+
+
+def test_resume_accepts_a_checkpoint_and_rejects_other_paths(tmp_path):
+    checkpoint = tmp_path / "checkpoints" / "step_000004"
+    checkpoint.mkdir(parents=True)
+    with pytest.raises(ConfigError, match="resume must be a checkpoint directory"):
+        validate(_compose(f"resume={checkpoint}"))
+    (checkpoint / "state.json").write_text("{}")
+    assert validate(_compose(f"resume={checkpoint}")).resume == str(checkpoint)
+    with pytest.raises(ConfigError, match=f"resume={tmp_path}/nope: no such directory"):
+        validate(_compose(f"resume={tmp_path}/nope"))
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["data.dir=/data"], "data.dir=/data is not read by data=arith"),
+    (["eval.dir=/data"], r"eval.dir=/data is not read by the eval benchmarks \['arith_l1'"),
+])
+def test_directories_no_dataset_reads_are_rejected(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(_compose(*overrides))
+
+
+def test_directories_a_dataset_reads_are_accepted():
+    run = validate(_compose("data=math", "data.dir=/data"))
+    assert (run.data.dir, run.eval.dir) == ("/data", "/data")  # eval=arith inherits it unread
+    assert validate(_compose("eval=math5", "eval.dir=/evals")).eval.dir == "/evals"
+
+
+def test_dead_keys_are_gone():
+    for key in ("rollout.seed=1", "logger.console_every=1"):
+        with pytest.raises((ConfigCompositionException, ConfigKeyError)):
+            _compose(key)

@@ -82,7 +82,8 @@ def _check_grpo(params: Mapping[str, Any]) -> None:
     check_number(params, "eps", low=0)
 
 
-@register(ADVANTAGE_ESTIMATORS, "grpo", {"std_ddof": 0, "eps": 1e-6}, _check_grpo)
+@register(ADVANTAGE_ESTIMATORS, "grpo", {"std_ddof": 0, "eps": 1e-6}, _check_grpo,
+          min_group_size=2)
 def grpo(r: Tensor, std_ddof: int, eps: float) -> Tensor:
     """GRPO (Shao et al. 2024, DeepSeekMath): A_i = (r_i - mean(r)) / (std(r) + eps), r [N, G].
 
@@ -105,7 +106,7 @@ def reinforce(r: Tensor) -> Tensor:
     return 2.0 * r - 1.0
 
 
-@register(ADVANTAGE_ESTIMATORS, "dr_grpo")
+@register(ADVANTAGE_ESTIMATORS, "dr_grpo", min_group_size=2)
 def dr_grpo(r: Tensor) -> Tensor:
     """Dr.GRPO (Liu et al. 2025, "Understanding R1-Zero-Like Training"): A_i = r_i - mean(r),
     no std normalisation; r [N, G]. Pair it with the ``seq_mean_token_sum_norm`` loss."""
@@ -117,7 +118,8 @@ def _check_asym(params: Mapping[str, Any]) -> None:
     check_number(params, "beta_neg", low=0)
 
 
-@register(ADVANTAGE_ESTIMATORS, "asym", {"beta_pos": 0.5, "beta_neg": 0.5}, _check_asym)
+@register(ADVANTAGE_ESTIMATORS, "asym", {"beta_pos": 0.5, "beta_neg": 0.5}, _check_asym,
+          min_group_size=2)
 def asym(r: Tensor, beta_pos: float, beta_neg: float) -> Tensor:
     """AsymGRPO (arXiv 2604.04894, v1 exponents), decoupled outcome channels, r [N, G]:
 
@@ -138,7 +140,7 @@ def _require_grid(group_size: int) -> None:
                          f"group size G >= 3, got G = {group_size}")
 
 
-@register(ADVANTAGE_ESTIMATORS, "ent_decrease")
+@register(ADVANTAGE_ESTIMATORS, "ent_decrease", min_group_size=3)
 def ent_decrease(r: Tensor) -> Tensor:
     """AsymGRPO section 3.2 advantage flip of the positive channel (beta = 0.5), r [N, G]:
 
@@ -159,7 +161,7 @@ def ent_decrease(r: Tensor) -> Tensor:
     return torch.where(r == 1, positive, asym_negative(p, 0.5))
 
 
-@register(ADVANTAGE_ESTIMATORS, "ent_increase")
+@register(ADVANTAGE_ESTIMATORS, "ent_increase", min_group_size=3)
 def ent_increase(r: Tensor) -> Tensor:
     """AsymGRPO section 3.2 advantage flip of the negative channel (beta = 0.5), r [N, G]:
 

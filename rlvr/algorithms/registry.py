@@ -8,7 +8,9 @@ function plus one ``@register(...)`` line:
     def my_adv(r: Tensor, tau: float) -> Tensor: ...
 
 ``resolve`` fills the defaults, rejects unknown names and checks the values; every error is a
-ValueError that names the parameter and the value.
+ValueError that names the parameter and the value. ``min_group_size`` declares how many rollouts
+per prompt (G) the function needs to say anything: 2 for group-relative estimators (with G = 1
+every advantage is 0), 1 for those that read each reward alone.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ def _accept_all(params: Mapping[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class Spec:
-    """A registered function: its parameters (config-level names) with their defaults."""
+    """A registered function: its parameters (config-level names) with their defaults, and the
+    smallest group size G it is meaningful for."""
 
     fn: Callable[..., Any]
     defaults: Mapping[str, Any] = field(default_factory=dict)
     check: Checker = _accept_all
+    min_group_size: int = 1
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -71,13 +75,15 @@ class Registry(dict[str, Spec]):
 
 
 def register(registry: Registry, name: str, defaults: Mapping[str, Any] | None = None,
-             check: Checker = _accept_all) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: add the function to ``registry`` under ``name`` with parameter ``defaults``."""
+             check: Checker = _accept_all, *, min_group_size: int = 1
+             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: add the function to ``registry`` under ``name`` with parameter ``defaults``;
+    ``min_group_size``: the fewest rollouts per prompt it needs (2 for group-relative ones)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         if name in registry:
             raise ValueError(f"{registry.kind} {name!r} is already registered")
-        registry[name] = Spec(fn, dict(defaults or {}), check)
+        registry[name] = Spec(fn, dict(defaults or {}), check, min_group_size)
         return fn
 
     return decorate

@@ -11,6 +11,12 @@ ARITH_TRAIN = "arith"
 ARITH_EVAL = {f"arith_l{level}": level for level in arith.LEVELS}
 
 
+def reads_data_dir(name: str) -> bool:
+    """Whether ``load_problems(name, ...)`` reads ``data_dir`` (the arithmetic sets are
+    generated, benchmarks are read from files)."""
+    return name != ARITH_TRAIN and name not in ARITH_EVAL
+
+
 def load_problems(name: str, split: str, data_dir: str | None, limit: int | None,
                   task: ArithConfig) -> list[Problem]:
     """Problems of ``name``: ``arith`` (training problems), ``arith_l1..3`` (held-out levels),

@@ -6,6 +6,7 @@ import torch
 
 from rlvr.data.problem import Problem
 from rlvr.data.templates import render_prompt
+from rlvr.seeding import stream_seed
 
 
 def encode_prompts(problems: list[Problem], tokenizer, family: str) -> list[list[int]]:
@@ -29,7 +30,7 @@ class PromptStream:
 
     def _order_of(self, epoch: int) -> torch.Tensor:
         if epoch != self._epoch:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            generator = torch.Generator().manual_seed(stream_seed(self.seed, epoch))
             self._epoch, self._order = epoch, torch.randperm(self.size, generator=generator)
         return self._order
 

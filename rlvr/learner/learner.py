@@ -28,6 +28,7 @@ from rlvr.learner import distributed
 from rlvr.learner.batching import collate, plan_micro_batches, split_to_count
 from rlvr.learner.forward import response_logprobs
 from rlvr.learner.policy import ReferencePolicy
+from rlvr.seeding import stream_seed
 
 
 @dataclass
@@ -162,8 +163,8 @@ class Learner:
         loss_cfg = self.algorithm.loss
         num_rows = len(batch.prompt_ids)
         # mini-batch shuffles differ per step and replay identically after a resume
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003
-                                                  + self.scheduler.last_epoch)
+        generator = torch.Generator().manual_seed(stream_seed(self.seed,
+                                                              self.scheduler.last_epoch))
         for epoch in range(self.cfg.ppo_epochs):
             order = torch.arange(num_rows) if epoch == 0 and self.cfg.mini_batches == 1 \
                 else torch.randperm(num_rows, generator=generator)

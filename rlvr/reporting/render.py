@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+import textwrap
 from pathlib import Path
 
 from rlvr.reporting.collect import RunRecords, mean_std
@@ -57,16 +58,18 @@ def row_values(records: list[RunRecords], columns: list[str], selection: str
 
 
 def render_table(table: Table, profile: str, runs: dict[str, list[RunRecords]],
-                 reference: dict[str, dict[str, str]], out_dir: Path, command: str) -> str:
-    """Write ``table.md`` and ``table.csv`` under ``out_dir``; returns the markdown."""
+                 reference: dict[str, dict[str, str]], out_dir: Path, command: str,
+                 setting: str) -> str:
+    """Write ``table.md`` and ``table.csv`` under ``out_dir``; returns the markdown.
+    ``setting``: what the runs were (``rlvr.reporting.setting.describe_setting``)."""
     selection = table.selection(profile)
     columns = benchmark_columns(runs, selection)
     names = [_BENCH.match(c)["name"] for c in columns]
     seeds = max((len(r) for r in runs.values()), default=0)
     header = ["method", *names, "average", "best avg", "entropy (nats)", "std of avg",
               "paper avg"]
-    lines = [f"# {table.title}", "",
-             f"Profile `{profile}`, {seeds} seed(s) per row, mean ± std over seeds, accuracy in "
+    lines = [f"# {table.title}, profile `{profile}`", "", f"Setting: {setting}.", "",
+             f"{seeds} seed(s) per row, mean ± std over seeds, accuracy in "
              f"%; checkpoint: {selection}. `entropy`: token-mean policy entropy at the last step; "
              "`std of avg`: spread of the eval average over the run's checkpoints; `paper avg`: "
              "the paper's number for the row (different model and benchmarks unless the profile "
@@ -109,27 +112,45 @@ CURVES = (("eval/average", "held-out accuracy (eval average)"),
           ("adv/all_solved", "groups all solved (p = 1)"))
 
 
-def plot_curves(table: Table, runs: dict[str, list[RunRecords]], out_dir: Path) -> list[Path]:
-    """One PNG per curve: the seed-mean of each row against the step."""
+def seed_band(curves: list[list[float]]) -> tuple[list[float], list[float], list[float]]:
+    """Mean, minimum and maximum over seeds at each point of the common prefix of ``curves``
+    (one list of values per seed)."""
+    length = min(len(c) for c in curves)
+    columns = [[c[i] for c in curves] for i in range(length)]
+    return ([sum(col) / len(col) for col in columns], [min(col) for col in columns],
+            [max(col) for col in columns])
+
+
+def plot_curves(table: Table, profile: str, runs: dict[str, list[RunRecords]], out_dir: Path,
+                setting: str) -> list[Path]:
+    """One PNG per curve: each row's seed mean against the step, with the band from the
+    lowest to the highest seed when a row has several; titled with the table, the profile and
+    ``setting`` (what the runs were)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    seeds = max((len(r) for r in runs.values()), default=0)
+    spread = "line: mean over seeds, band: lowest to highest seed" if seeds > 1 else "one seed"
+    heading = textwrap.fill(f"{table.title}, profile {profile}: {setting}", width=100)
+    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for key, title in CURVES:
-        fig, ax = plt.subplots(figsize=(7, 4.2))
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
         for row in table.rows:
-            records = runs.get(row.id, [])
-            curves = [run.curve(key) for run in records if run.curve(key)[0]]
+            curves = [run.curve(key) for run in runs.get(row.id, []) if run.curve(key)[0]]
             if not curves:
                 continue
-            steps = curves[0][0]
-            length = min(len(c[1]) for c in curves)
-            mean = [sum(c[1][i] for c in curves) / len(curves) for i in range(length)]
-            ax.plot(steps[:length], mean, label=row.label, marker="o" if length < 15 else None)
+            mean, low, high = seed_band([values for _, values in curves])
+            steps = curves[0][0][:len(mean)]
+            line, = ax.plot(steps, mean, label=f"{row.label} ({len(curves)} seeds)"
+                            if len(curves) > 1 else row.label,
+                            marker="o" if len(mean) < 15 else None)
+            if len(curves) > 1:
+                ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.15)
         ax.set_xlabel("training step")
-        ax.set_title(f"{table.title}\n{title}", fontsize=9)
+        ax.set_title(f"{heading}\n{title} ({spread})", fontsize=7)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()

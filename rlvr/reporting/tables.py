@@ -37,8 +37,10 @@ class Profile:
 
 @dataclass(frozen=True)
 class Table:
-    """A paper table. ``select`` picks the reported checkpoint per run: ``final`` or
-    ``best:<metric>`` (the paper's checkpoint selection, e.g. best MATH-500)."""
+    """A paper table. ``title`` names the table; what its runs were (model, data, evaluation)
+    is described from their configurations (``rlvr.reporting.setting``). ``select`` picks the
+    reported checkpoint per run: ``final`` or ``best:<metric>`` (the paper's checkpoint
+    selection, e.g. best MATH-500)."""
 
     name: str
     title: str
@@ -85,7 +87,7 @@ TINY_LORA = ("learner=lora", "learner.lr=2e-3", "learner.micro_batch_size=128")
 BASE = Row("base", "Base model", None)
 
 TABLES: dict[str, Table] = {t.name: t for t in (
-    Table("table2", "AsymGRPO Table 2 (Qwen3-4B, MATH train, Avg@k on five benchmarks)",
+    Table("table2", "AsymGRPO Table 2",
           "table2_qwen3_4b", (
               BASE,
               Row("reinforce", "REINFORCE", "reinforce"),
@@ -125,13 +127,13 @@ TABLES: dict[str, Table] = {t.name: t for t in (
         Row("ent_decrease", "EntDecrease (flipped positive channel)", "ent_decrease"),
         Row("ent_increase", "EntIncrease (flipped negative channel)", "ent_increase"),
     ), None),
-    Table("sa_ah_3b", "SA-AH-GRPO, Qwen2.5-3B-Instruct + LoRA, GSM8K Pass@1", "sa_ah_gsm8k_3b", (
+    Table("sa_ah_3b", "SA-AH-GRPO, 3B table", "sa_ah_gsm8k_3b", (
         BASE,
         Row("grpo", "GRPO (alpha 0)", "grpo"),
         Row("ah_grpo", "AH-GRPO (alpha 0.5)", "ah_grpo"),
         Row("sa_ah_grpo", "SA-AH-GRPO (alpha 0.5)", "sa_ah_grpo"),
     ), "results/reference/sa_ah_gsm8k_3b.csv", tiny_overrides=TINY_LORA),
-    Table("sa_ah_1.5b", "SA-AH-GRPO, Qwen2.5-1.5B-Instruct + LoRA, GSM8K Pass@1",
+    Table("sa_ah_1.5b", "SA-AH-GRPO, 1.5B table",
           "sa_ah_gsm8k_1.5b", (
               BASE,
               Row("grpo", "GRPO (alpha 0)", "grpo"),

@@ -43,11 +43,15 @@ class VLLMEngine:
     """Rollouts from an in-process ``vllm.LLM`` that follows the learner's weights."""
 
     def __init__(self, model_path: str, cfg: RolloutConfig, *, dtype: str, max_model_len: int,
-                 seed: int, lora_rank: int | None = None, on_cpu: bool = True) -> None:
+                 seed: int, stop_token_ids: tuple[int, ...] | list[int] = (),
+                 lora_rank: int | None = None, on_cpu: bool = True) -> None:
+        """``stop_token_ids``: a completion also ends at the first of these (training and
+        evaluation pass ``rlvr.rollout.limits.stop_token_ids``)."""
         _configure_vllm_environment(cfg, on_cpu)
         from vllm import LLM
 
         self.cfg = cfg
+        self.stop_token_ids = list(stop_token_ids)
         self.use_adapter = lora_rank is not None and cfg.lora_sync == "adapter"
         extra: dict = {"enable_lora": True, "max_lora_rank": lora_rank, "max_loras": 1} \
             if self.use_adapter else {}
@@ -76,7 +80,7 @@ class VLLMEngine:
         greedy = sampling.temperature == 0
         return SamplingParams(
             n=sampling.n, temperature=sampling.temperature, top_p=1.0 if greedy else sampling.top_p,
-            max_tokens=sampling.max_new_tokens, logprobs=0,
+            max_tokens=sampling.max_new_tokens, logprobs=0, stop_token_ids=self.stop_token_ids,
             flat_logprobs=True, seed=seed, skip_special_tokens=True,
         )
 

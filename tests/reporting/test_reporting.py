@@ -6,10 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 
+from rlvr.config import register_schema, validate
 from rlvr.reporting.claims import CLAIMS, check, verdict
 from rlvr.reporting.collect import RunRecords, finished_runs, is_finished, mean_std
-from rlvr.reporting.render import load_reference, plot_curves, render_table
+from rlvr.reporting.render import load_reference, plot_curves, render_table, seed_band
+from rlvr.reporting.setting import describe_setting
 from rlvr.reporting.tables import TABLES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +65,10 @@ def test_table_reports_seed_mean_and_std_next_to_the_paper(tmp_path):
                                             [0.2]))],
     }
     reference = load_reference(REPO / table.reference)
-    markdown = render_table(table, "tiny", runs, reference, tmp_path / "out", "cmd")
+    markdown = render_table(table, "tiny", runs, reference, tmp_path / "out", "cmd",
+                            "tiny Qwen2 (embedded); train arith (train)")
+    assert markdown.startswith("# AsymGRPO Table 2, profile `tiny`\n")
+    assert "Setting: tiny Qwen2 (embedded); train arith (train)." in markdown
     row = next(line for line in markdown.splitlines() if line.startswith("| GRPO |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     # final checkpoints: math500 0.7 and 0.9 -> 80.0 ± 14.1; average 0.5 and 0.5 -> 50.0 ± 0.0
@@ -70,8 +76,30 @@ def test_table_reports_seed_mean_and_std_next_to_the_paper(tmp_path):
     assert cells[3] == "50.0 ± 0.0"
     assert cells[-1] == "56.50", "the paper's GRPO average"
     assert (tmp_path / "out" / "table.csv").exists()
-    assert {p.name for p in plot_curves(table, runs, tmp_path / "out")} == {
+    assert {p.name for p in plot_curves(table, "tiny", runs, tmp_path / "out", "setting")} == {
         "eval_average.png", "train_entropy.png", "adv_none_solved.png", "adv_all_solved.png"}
+
+
+def test_seed_band_is_mean_min_max_over_the_common_prefix():
+    mean, low, high = seed_band([[0.1, 0.5, 0.9], [0.3, 0.1]])
+    assert mean == pytest.approx([0.2, 0.3])
+    assert (low, high) == ([0.1, 0.1], [0.3, 0.5])
+
+
+def test_setting_names_profile_model_task_and_evaluation():
+    register_schema()
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        tiny = [validate(compose("config", overrides=["output_dir=/tmp/x", *o])) for o in (
+            ["total_steps=0"], ["total_steps=12", "eval.benchmarks.0.limit=50"])]
+        paper = validate(compose("config", overrides=["output_dir=/tmp/x",
+                                                       "experiment=table2_qwen3_4b"]))
+    assert describe_setting(tiny) == (
+        "tiny Qwen2 (embedded); train arith (train); eval avg@4 on arith_l1, arith_l2, "
+        "arith_l3 / avg@4 on arith_l1 (first 50 problems) + avg@4 on arith_l2, arith_l3; "
+        "12 steps x 16 prompts x 8 rollouts")
+    assert describe_setting([paper]).startswith(
+        "Qwen3-4B; train math (train); eval avg@5 on math500, olympiadbench + avg@10 on aime24, "
+        "aime25, amc23;")
 
 
 def test_mean_std_ignores_nan():
