@@ -28,6 +28,7 @@ from hydra import compose, initialize_config_dir
 from rlvr.config import register_schema, validate
 from rlvr.learner.batching import collate
 from rlvr.learner.forward import response_logprobs
+from rlvr.reporting.provenance import footer
 from rlvr.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,8 +115,9 @@ def main() -> None:
             f"| {engine} | {r['generate']:.3f} | {r['reward']:.3f} | {r['update']:.3f} | "
             f"{r['sync']:.3f} | **{r['step']:.3f}** | {r['floor_generate']:.3f} | "
             f"{r['floor_learner']:.3f} | **{r['floor']:.3f}** | {r['ratio']:.3f} |")
-    lines += ["", "Command: `python benchmarks/step_time.py "
-              f"--engines {' '.join(args.engines)} --steps {args.steps} --warmup {args.warmup}`"]
+    lines += ["", footer("python benchmarks/step_time.py "
+                     f"--engines {' '.join(args.engines)} --steps {args.steps} "
+                     f"--warmup {args.warmup}")]
     table = "\n".join(lines)
     print(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

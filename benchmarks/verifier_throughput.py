@@ -26,6 +26,7 @@ from pathlib import Path
 
 from rlvr.data.arith import train_set
 from rlvr.data.benchmarks import load_benchmark
+from rlvr.reporting.provenance import footer
 from rlvr.rewards import score_batch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,8 +92,8 @@ def main() -> None:
         rate, correct = measure(completions, references, args.workers)
         lines.append(f"| {name} | {len(completions)} | {rate:,.0f} | {correct:.3f} |")
         print(lines[-1], flush=True)
-    lines += ["", "Command: `python benchmarks/verifier_throughput.py"
-              + (" --data-dir ../shared/data`" if data_dir else "`")]
+    lines += ["", footer("python benchmarks/verifier_throughput.py"
+                     + (" --data-dir ../shared/data" if data_dir else ""))]
     table = "\n".join(lines)
     print(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

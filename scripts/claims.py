@@ -16,12 +16,12 @@ import argparse
 import math
 import shlex
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 from rlvr.reporting.claims import CLAIMS, WINDOWS, check
 from rlvr.reporting.collect import finished_runs, mean_std
+from rlvr.reporting.provenance import footer
 from rlvr.reporting.stats import Difference, seeds_needed
 from rlvr.reporting.tables import TABLES
 
@@ -106,10 +106,7 @@ def main() -> None:
                      f"{_difference(result.differences['late'], q)} | {steps} | "
                      f"{result.verdict} |")
     lines += seed_study(runs, args.profile)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
-                            capture_output=True).stdout.strip() or "unknown"
-    lines += ["", f"Commit: `{commit}`. Command: `"
-              + shlex.join(["python", "scripts/claims.py", *sys.argv[1:]]) + "`"]
+    lines += ["", footer(shlex.join(["python", "scripts/claims.py", *sys.argv[1:]]))]
     text = "\n".join(lines) + "\n"
     out = Path(args.out) if args.out else REPO / "results" / f"claims_{args.profile}.md"
     out.parent.mkdir(parents=True, exist_ok=True)

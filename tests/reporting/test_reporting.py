@@ -10,7 +10,7 @@ import pytest
 
 from rlvr.reporting.claims import CLAIMS, check, verdict
 from rlvr.reporting.collect import RunRecords, finished_runs, is_finished, mean_std
-from rlvr.reporting.render import load_reference, plot_curves, render_table
+from rlvr.reporting.render import load_reference, plot_curves, read_seed_lines, render_table
 from rlvr.reporting.stats import seeds_needed, t_quantile, welch_difference
 from rlvr.reporting.tables import TABLES
 
@@ -71,7 +71,13 @@ def test_table_reports_seed_mean_and_std_next_to_the_paper(tmp_path):
     assert cells[1] == "80.0 ± 14.1"
     assert cells[3] == "50.0 ± 0.0"
     assert cells[-1] == "56.50", "the paper's GRPO average"
-    assert (tmp_path / "out" / "table.csv").exists()
+    lines = read_seed_lines(tmp_path / "out" / "table.csv")
+    assert [(x["row"], x["seed"]) for x in lines] == [("grpo", "0"), ("grpo", "1"),
+                                                       ("grpo", "mean"), ("grpo", "std")]
+    assert [float(x["math500"]) for x in lines] == [0.7, 0.9, 0.8, pytest.approx(0.1414213562)]
+    assert float(lines[1]["average"]) == 0.5 and float(lines[1]["entropy"]) == 0.2
+    assert (tmp_path / "out" / "table.csv").read_text().startswith("# Commit: `")
+    assert "Commit: `" in markdown.splitlines()[-1]
     assert {p.name for p in plot_curves(table, runs, tmp_path / "out")} == {
         "eval_average.png", "train_entropy.png", "adv_none_solved.png", "adv_all_solved.png"}
 
