@@ -17,7 +17,7 @@ def _reproduce(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, str(REPO / "scripts" / "reproduce.py"), "flip_test",
                            "--profile", "demo", "--runs", str(tmp_path / "runs"), "--out",
-                           str(tmp_path / "out"), *args, *SHORT], cwd=REPO, env=env,
+                           str(tmp_path / "out"), *SHORT, *args], cwd=REPO, env=env,
                           capture_output=True, text=True)
 
 
