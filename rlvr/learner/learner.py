@@ -4,7 +4,9 @@ Per step (DESIGN.md): old log-probs (only when the update is off-policy), then f
 mini-batch, micro-batch forwards through the fused log-prob/entropy op, token weights, the policy
 loss with the mini-batch's global normaliser (so the accumulated gradient equals the mini-batch
 gradient), one clipped AdamW step per mini-batch. With one epoch and one mini-batch the update is
-on-policy and old log-probs are the current ones, detached: no extra forward pass.
+on-policy and old log-probs are the current ones, detached: no extra forward pass. A covariance
+loss (clip_cov, kl_cov) adds one no-grad pass per mini-batch to select its tokens over the whole
+mini-batch (the covariance means and the selected fraction must not depend on micro-batching).
 
 With ``learner.strategy=fsdp`` under ``torchrun`` each rank updates on its own rollouts: the
 normaliser counts the whole mini-batch across ranks, the loss is scaled by the world size (FSDP
