@@ -158,7 +158,7 @@ class Trainer:
         if checkpoint is not None:
             state = load_checkpoint(checkpoint, self.policy, self.learner)
             self.start_step = state["step"]
-            self.schedules.load_state_dict(state["schedules"])
+            self.schedules.load_state_dict(state.get("schedules", {}))
             log.info("resuming from %s (step %d)", checkpoint, self.start_step)
         self.eval_history = [tuple(x) for x in state.get("eval_history", [])]
         self.last_eval: dict[str, float] = state.get("last_eval", {})
