@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rlvr.reporting.provenance import footer
+
 REPO = Path(__file__).resolve().parents[1]
 TARGET_GAIN = 0.15
 
@@ -68,8 +70,8 @@ def main() -> None:
     lines += ["", f"Median gain {statistics.median(gains):+.3f}; median wall seconds "
               f"{statistics.median(r['wall'] for r in rows):.0f}; median seconds until +15 "
               f"points {statistics.median(r['to_target'] for r in rows):.0f}.", "",
-              "Command: `" + " ".join(["python benchmarks/default_run.py --seeds",
-                                       *map(str, args.seeds), *overrides]) + "`"]
+              footer(" ".join(["python benchmarks/default_run.py --seeds",
+                               *map(str, args.seeds), *overrides]))]
     table = "\n".join(lines)
     print(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

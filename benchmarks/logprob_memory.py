@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from rlvr.reporting.provenance import footer
+
 REPO = Path(__file__).resolve().parents[1]
 TOKENS, VOCAB, HIDDEN = 4 * 1024, 151_936, 1_536
 
@@ -85,8 +87,8 @@ def main() -> None:
         lines.append(f"| {name} | {chunk} | {r['peak_gib']:.2f} | "
                      f"{r['peak_gib'] / naive['peak_gib']:.3f} | {r['seconds']:.1f} | "
                      f"{r['logp_sum']:.2f} |")
-    lines += ["", f"Command: `python benchmarks/logprob_memory.py --chunks "
-              f"{' '.join(map(str, args.chunks))}`"]
+    lines += ["", footer("python benchmarks/logprob_memory.py --chunks "
+                     f"{' '.join(map(str, args.chunks))}")]
     table = "\n".join(lines)
     print(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

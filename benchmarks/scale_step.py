@@ -28,6 +28,7 @@ from hydra import compose, initialize_config_dir
 from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
 from rlvr.config import ArithConfig, TinyModelConfig, register_schema, validate
+from rlvr.reporting.provenance import footer
 from rlvr.tiny import ensure_tiny_model
 from rlvr.train import Trainer
 
@@ -108,9 +109,10 @@ def main() -> None:
         f" | {median('throughput/tokens_per_s'):,.0f} | "
         f"{median('throughput/gen_tokens_per_s'):,.0f} | {median('response/length_mean'):.0f} | "
         + (f"{median('peak_gib'):.1f} |" if cuda else "- |"),
-        "", "Command: `python benchmarks/scale_step.py --shape " + args.shape
-        + f" --steps {args.steps} --warmup {args.warmup} --prompts {args.prompts} --n {args.n}"
-        + f" --max-new-tokens {args.max_new_tokens}" + "".join(f" {o}" for o in overrides) + "`",
+        "", footer("python benchmarks/scale_step.py --shape " + args.shape
+                   + f" --steps {args.steps} --warmup {args.warmup} --prompts {args.prompts}"
+                   + f" --n {args.n} --max-new-tokens {args.max_new_tokens}"
+                   + "".join(f" {o}" for o in overrides)),
     ]
     table = "\n".join(lines)
     print(table)

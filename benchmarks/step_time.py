@@ -26,9 +26,9 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from rlvr.config import register_schema, validate
-from rlvr.data.prompts import PromptStream
 from rlvr.learner.batching import collate
 from rlvr.learner.forward import response_logprobs
+from rlvr.reporting.provenance import footer
 from rlvr.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,15 +61,13 @@ def measure(engine: str, steps: int, warmup: int, out_dir: str) -> dict[str, flo
     floors, gens, learns, ratios = [], [], [], []
     try:
         for step in range(steps + warmup):
-            position = trainer.stream.position
             metrics = trainer.step(step)
             # the floor: the same prompts, seeds and rollouts as the loop's step, bare
-            replay = PromptStream(trainer.stream.size, trainer.stream.seed, position)
-            prompts = [trainer.prompts[i] for i in replay.take(run.prompts_per_step)]
+            prompts = [trainer.prompts[i] for i in trainer.collector.draw(step, 0)]
             start = time.perf_counter()
-            trainer.engine.generate(prompts, trainer.rollout_sampling(step))
+            trainer.engine.generate(prompts, trainer.collector.sampling(step, 0))
             gen = time.perf_counter() - start
-            _, rollouts, _, _ = trainer.last_step_samples
+            rollouts = trainer.last_batch.rollouts
             learn = bare_learner_pass(
                 trainer, [p for p in prompts for _ in range(run.rollout.n)],
                 rollouts.response_ids)
@@ -117,8 +115,9 @@ def main() -> None:
             f"| {engine} | {r['generate']:.3f} | {r['reward']:.3f} | {r['update']:.3f} | "
             f"{r['sync']:.3f} | **{r['step']:.3f}** | {r['floor_generate']:.3f} | "
             f"{r['floor_learner']:.3f} | **{r['floor']:.3f}** | {r['ratio']:.3f} |")
-    lines += ["", "Command: `python benchmarks/step_time.py "
-              f"--engines {' '.join(args.engines)} --steps {args.steps} --warmup {args.warmup}`"]
+    lines += ["", footer("python benchmarks/step_time.py "
+                     f"--engines {' '.join(args.engines)} --steps {args.steps} "
+                     f"--warmup {args.warmup}")]
     table = "\n".join(lines)
     print(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

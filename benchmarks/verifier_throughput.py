@@ -36,6 +36,7 @@ from verifier_agreement import source_commit
 
 from rlvr.data.arith import train_set
 from rlvr.data.benchmarks import load_benchmark
+from rlvr.reporting.provenance import footer
 from rlvr.rewards import score_batch
 from rlvr.rewards.normalize import strip_formatting
 from rlvr.rewards.pool import default_pool
@@ -188,8 +189,8 @@ def main() -> None:
                      f"{min(rates):,.0f}-{max(rates):,.0f} | {statistics.median(idle):,.0f} | "
                      f"{correct:.3f} |")
         print(lines[-1], flush=True)
-    lines += ["", "Command: `PYTHONPATH=. python benchmarks/verifier_throughput.py"
-              + (" --data-dir ../shared/data`" if data_dir else "`")]
+    lines += ["", footer("PYTHONPATH=. python benchmarks/verifier_throughput.py"
+                         + (" --data-dir ../shared/data" if data_dir else ""))]
     table = "\n".join(lines)
     print(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,9 @@
   ``python -m rlvr.evaluate model.path=...``) or the LoRA adapter;
 - ``trainer-rank<r>.pt``: optimiser (sharded under FSDP, one file per rank) and scheduler
   states, and the Python and torch RNG states;
-- ``state.json``: the step, the prompt stream position, the lambda schedule state, the W&B id.
+- ``state.json``: the step, the parameter schedules' states (``schedules``: pos_reweight's
+  lambda, asym_adaptive's betas; rlvr/algorithms/parts.py), the evaluation history, the W&B id.
+  The prompts and sampling seeds of a step are functions of the step (rlvr/collect.py).
 
 A checkpoint is written into a hidden staging directory and renamed into place, so a crash
 while saving leaves the previous checkpoint as the latest complete one.

@@ -9,13 +9,15 @@ names the offending key (``algorithm.beta_pos must be >= 0, got -0.1``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from rlvr.algorithms.parts import PART_REGISTRIES, declared_parameters
+from rlvr.algorithms.registry import Registry
 from rlvr.data.templates import FAMILIES
 
 
@@ -96,78 +98,73 @@ class LossConfig:
         )
 
 
-@dataclass
-class AlgorithmConfig:
-    """One paper variant: an advantage estimator, token weights, and the policy loss.
+def _parameter_fields() -> list[tuple[str, Any, Any]]:
+    """One optional field per parameter the registries declare (rlvr/algorithms/parts.py),
+    typed like its defaults: the registries are the single list of algorithm parameters."""
+    return [(name, kind | None, field(default=None))
+            for name, kind in declared_parameters().items()]
 
-    The estimator and weight parameters sit flat at ``algorithm.*`` so that sweeps read
-    ``algorithm.beta_pos=...`` and ``algorithm.alpha=...``. A parameter left ``null`` takes the
-    registry default; a parameter set to a value that the chosen estimator and weights do not use
-    is an error (it would be silently ignored otherwise).
+
+AlgorithmParameters = make_dataclass("AlgorithmParameters", _parameter_fields())
+AlgorithmParameters.__doc__ = ("The flat ``algorithm.<name>`` parameters of every registered "
+                               "part, generated from the registries; null = the part's default.")
+
+
+@dataclass
+class AlgorithmConfig(AlgorithmParameters):
+    """One paper variant: an advantage estimator, token weights, a policy loss, reward shaping.
+
+    The parts' parameters sit flat at ``algorithm.*`` (fields generated from the registries'
+    declarations, ``AlgorithmParameters``) so that sweeps read ``algorithm.beta_pos=...`` and
+    ``algorithm.alpha=...``; a misspelt key is not a field and fails at composition. A
+    parameter left ``null`` takes the part's default; each part receives only the parameters it
+    declares, and a parameter set to a value that no part in use declares is an error (it would
+    be silently ignored otherwise).
+
+    ``overlong_fraction``: DAPO's overlong reward shaping with a soft cache of
+    round(fraction * rollout.max_new_tokens) tokens (0 = off; DAPO: 4096 of 20480 = 0.2).
     """
 
     name: str = "grpo"
     advantage: str = "grpo"
     token_weights: list[str] = field(default_factory=list)
-    # advantage parameters (rlvr/algorithms/advantages.py)
-    std_ddof: int | None = None
-    eps: float | None = None
-    beta_pos: float | None = None
-    beta_neg: float | None = None
-    # token-weight parameters (rlvr/algorithms/weights.py)
-    alpha: float | None = None
-    normalize: str | None = None
-    schedule: str | None = None
-    lambda_value: float | None = None
-    entropy_threshold: float | None = None
-    lambda_step: float | None = None
-    lambda_init: float | None = None
+    policy_loss: str = "ppo_clip"
+    overlong_fraction: float = 0.0
     loss: LossConfig = field(default_factory=LossConfig)
 
-    def advantage_params(self) -> dict[str, Any]:
-        """The parameters set in config for the advantage estimator, by name."""
-        from rlvr.algorithms.advantages import ADVANTAGE_ESTIMATORS
+    def parts(self) -> list[tuple[Registry, str]]:
+        """(registry, name) of every part in use: the estimator, each token weight, the loss."""
+        return [(PART_REGISTRIES["advantage"], self.advantage),
+                *((PART_REGISTRIES["token_weights"], w) for w in self.token_weights),
+                (PART_REGISTRIES["policy_loss"], self.policy_loss)]
 
-        return {k: getattr(self, k) for k in ADVANTAGE_ESTIMATORS[self.advantage].params
+    def parameters(self) -> dict[str, Any]:
+        """The parameters set in config (not null), by name; each part takes its own
+        (``Registry.own``)."""
+        return {k: getattr(self, k) for k in declared_parameters()
                 if getattr(self, k) is not None}
 
-    def weight_params(self) -> dict[str, Any]:
-        """The parameters set in config for the token weights, by name (union over weights)."""
-        from rlvr.algorithms.weights import TOKEN_WEIGHTS
-
-        names = {p for w in self.token_weights for p in TOKEN_WEIGHTS[w].params}
-        return {k: getattr(self, k) for k in sorted(names) if getattr(self, k) is not None}
-
     def validate(self) -> None:
-        from rlvr.algorithms.advantages import ADVANTAGE_ESTIMATORS, validate_advantage_params
-        from rlvr.algorithms.weights import TOKEN_WEIGHTS, validate_weight_params
-
-        _one_of(self.advantage, tuple(ADVANTAGE_ESTIMATORS), "algorithm.advantage")
-        for w in self.token_weights:
-            _one_of(w, tuple(TOKEN_WEIGHTS), "algorithm.token_weights")
-        used = set(ADVANTAGE_ESTIMATORS[self.advantage].params)
-        used |= {p for w in self.token_weights for p in TOKEN_WEIGHTS[w].params}
-        for key in _ALGORITHM_PARAMS:
-            if getattr(self, key) is not None and key not in used:
-                raise ConfigError(
-                    f"algorithm.{key}={getattr(self, key)!r} is not used by advantage "
-                    f"'{self.advantage}' with token_weights {self.token_weights}; "
-                    f"remove it or choose an algorithm that uses it"
-                )
+        for key, registry in PART_REGISTRIES.items():
+            names = self.token_weights if key == "token_weights" else [getattr(self, key)]
+            for name in names:
+                _one_of(name, tuple(registry), f"algorithm.{key}")
+        set_params = self.parameters()
+        used = {p for registry, name in self.parts() for p in registry.lookup(name).params}
+        for key in sorted(set(set_params) - used):
+            raise ConfigError(
+                f"algorithm.{key}={set_params[key]!r} is not used by advantage "
+                f"'{self.advantage}', token_weights {self.token_weights} or policy_loss "
+                f"'{self.policy_loss}'; remove it or choose an algorithm that uses it"
+            )
         try:
-            validate_advantage_params(self.advantage, self.advantage_params())
-            for w in self.token_weights:
-                validate_weight_params(w, {k: v for k, v in self.weight_params().items()
-                                           if k in TOKEN_WEIGHTS[w].params})
+            for registry, name in self.parts():
+                registry.resolve(name, registry.own(name, set_params))
         except ValueError as err:
             raise ConfigError(f"algorithm: {err}") from err
+        _require(0 <= self.overlong_fraction < 1, "algorithm.overlong_fraction",
+                 "must be in [0, 1)", self.overlong_fraction)
         self.loss.validate()
-
-
-_ALGORITHM_PARAMS = (
-    "std_ddof", "eps", "beta_pos", "beta_neg", "alpha", "normalize", "schedule",
-    "lambda_value", "entropy_threshold", "lambda_step", "lambda_init",
-)
 
 
 @dataclass
@@ -240,7 +237,12 @@ class EvalConfig:
 
 @dataclass
 class RolloutConfig:
-    """Sampling of G rollouts per prompt and the engine that does it."""
+    """Sampling of G rollouts per prompt and the engine that does it.
+
+    ``filter_groups``: DAPO's dynamic sampling: drop groups whose rollouts are all correct or all
+    wrong and sample more prompts until ``prompts_per_step`` groups are kept or
+    ``max_filter_rounds`` rounds ran (then train on what was kept).
+    """
 
     engine: str = "vllm"
     n: int = 8
@@ -255,6 +257,8 @@ class RolloutConfig:
     enforce_eager: bool = True
     lora_sync: str = "adapter"
     tis_cap: float | None = None
+    filter_groups: bool = False
+    max_filter_rounds: int = 3
 
     def validate(self) -> None:
         _one_of(self.engine, ("vllm", "hf"), "rollout.engine")
@@ -270,6 +274,8 @@ class RolloutConfig:
         _one_of(self.lora_sync, ("adapter", "merged"), "rollout.lora_sync")
         if self.tis_cap is not None:
             _require(self.tis_cap >= 1, "rollout.tis_cap", "must be >= 1", self.tis_cap)
+        _require(self.max_filter_rounds >= 1, "rollout.max_filter_rounds", "must be >= 1",
+                 self.max_filter_rounds)
 
 
 @dataclass

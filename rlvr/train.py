@@ -1,7 +1,8 @@
 """GRPO training: ``python -m rlvr.train [group=option ...] [key=value ...]``.
 
-One step (DESIGN.md): sample G rollouts for each of N prompts -> verify -> advantages ->
-policy update (token weights, clipped loss) -> weights into the rollout engine -> metrics.
+One step (DESIGN.md): ``collect`` (sample G rollouts for each of N prompts -> verify -> filter
+and refill -> advantages; rlvr/collect.py) -> policy update (token weights, policy loss) ->
+weights into the rollout engine -> metrics -> advance the parameter schedules.
 Evaluation at the start, every ``eval.every_n_steps`` and at the end; a checkpoint every
 ``checkpoint_every`` steps, from which ``resume=auto`` continues a run in the same directory.
 """
@@ -9,6 +10,7 @@ Evaluation at the start, every ``eval.every_n_steps`` and at the end; a checkpoi
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections import defaultdict
@@ -23,14 +25,9 @@ from tqdm import tqdm
 
 from rlvr import cli, console
 from rlvr.algorithms import diagnostics
-from rlvr.algorithms.advantages import compute_advantages
-from rlvr.algorithms.weights import (
-    LambdaScheduleState,
-    current_lambda,
-    initial_lambda_state,
-    next_lambda_state,
-)
+from rlvr.algorithms.parts import ScheduleSet
 from rlvr.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from rlvr.collect import RolloutCollector, StepBatch
 from rlvr.config import ConfigError, RunConfig, register_schema, validate
 from rlvr.data.datasets import load_problems
 from rlvr.data.prompts import PromptStream, encode_prompts
@@ -39,16 +36,13 @@ from rlvr.learner import distributed
 from rlvr.learner.learner import Learner, TrainBatch
 from rlvr.learner.policy import is_lora, load_policy
 from rlvr.models import resolve_model_path
-from rlvr.rewards import score_batch
-from rlvr.rollout.base import RolloutEngine, Rollouts, SamplingSpec
+from rlvr.rollout.base import RolloutEngine
 from rlvr.rollout.limits import max_model_len, stop_token_ids
-from rlvr.seeding import eval_seed, stream_seed
+from rlvr.seeding import eval_seed
 from rlvr.tracking import MetricsSink
 
 log = logging.getLogger(__name__)
 register_schema()
-
-_POS_REWEIGHT = "pos_reweight"
 
 
 class StageTimer:
@@ -93,19 +87,30 @@ def build_engine(run: RunConfig, model_path: str, policy: torch.nn.Module | None
                       else None, on_cpu=device.type == "cpu")
 
 
-def to_train_batch(prompts: list[list[int]], rollouts: Rollouts, advantages: torch.Tensor
-                   ) -> TrainBatch:
-    """The learner's view of a step: response-aligned [B, T] tensors, zero-padded."""
+def to_train_batch(prompts: list[list[int]], step_batch: StepBatch) -> TrainBatch:
+    """The learner's view of a step's kept groups: response-aligned [B, T] tensors, zero-padded;
+    ``prompts`` are the token ids of all prompts."""
+    rollouts, n = step_batch.rollouts, step_batch.correct.shape[-1]
     lengths = [len(r) for r in rollouts.response_ids]
     width = max(lengths)
     return TrainBatch(
-        prompt_ids=prompts,
+        prompt_ids=[prompts[i] for i in step_batch.prompt_index for _ in range(n)],
         response_ids=rollouts.response_ids,
         sampler_logprobs=torch.tensor([row + [0.0] * (width - len(row))
                                        for row in rollouts.logprobs]),
         response_mask=(torch.arange(width) < torch.tensor(lengths)[:, None]).float(),
-        advantages=advantages.flatten(),
+        advantages=step_batch.advantages.flatten(),
     )
+
+
+def global_token_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
+    """sum(m v) / sum(m) over the response tokens of every rank's rollouts, values and mask
+    [B, T]: the step entropy that metrics and parameter schedules see (the same on every rank).
+    With one process, this process's token mean."""
+    if distributed.world_size() == 1:
+        return float((values * mask).sum() / mask.sum())
+    return (distributed.all_reduce(float((values * mask).sum()))
+            / distributed.all_reduce(float(mask.sum())))
 
 
 def load_eval_benchmarks(run: RunConfig, tokenizer) -> list[EvalBenchmark]:
@@ -155,19 +160,15 @@ class Trainer:
             pad_id=self.tokenizer.pad_token_id, temperature=run.rollout.temperature,
             max_new_tokens=run.rollout.max_new_tokens, total_steps=run.total_steps,
             tis_cap=run.rollout.tis_cap, seed=run.seed)
-        self.stream = PromptStream(len(self.prompts), run.data.shuffle_seed)
-        self.uses_lambda = _POS_REWEIGHT in algo.token_weights
-        self.lambda_state = initial_lambda_state(algo.weight_params()) \
-            if self.uses_lambda else None
+        self.schedules = ScheduleSet([(registry, name, algo.parameters())
+                                      for registry, name in algo.parts()])
         self.start_step, state = 0, {}
         checkpoint = latest_checkpoint(self.run_dir) if run.resume == "auto" else \
             (None if run.resume == "never" else Path(run.resume))
         if checkpoint is not None:
             state = load_checkpoint(checkpoint, self.policy, self.learner)
             self.start_step = state["step"]
-            self.stream.position = state["stream_position"]
-            if self.uses_lambda:
-                self.lambda_state = LambdaScheduleState.from_dict(state["lambda_state"])
+            self.schedules.load_state_dict(state.get("schedules", {}))
             log.info("resuming from %s (step %d)", checkpoint, self.start_step)
         self.eval_history = [tuple(x) for x in state.get("eval_history", [])]
         self.last_eval: dict[str, float] = state.get("last_eval", {})
@@ -181,75 +182,77 @@ class Trainer:
         self.engine = engine
         if checkpoint is not None or not self.owns_engine:
             self.engine.sync_weights(self.policy)
+        self.collector = RolloutCollector(run, self.engine, self.prompts, self.problems,
+                                          PromptStream(len(self.prompts), run.data.shuffle_seed))
         self.sink = MetricsSink(
             self.run_dir, run.logger, resolved_config, name=self.run_dir.name,
             group=run.experiment_name, tags=[algo.name, Path(run.model.path).name],
             resume_step=self.start_step, wandb_id=state.get("wandb_id"), enabled=self.rank == 0)
 
-    def rollout_sampling(self, step: int) -> SamplingSpec:
-        """How step ``step`` samples; its seeds depend only on the run seed and the step."""
-        rollout = self.run.rollout
-        return SamplingSpec(n=rollout.n, temperature=rollout.temperature, top_p=rollout.top_p,
-                            max_new_tokens=rollout.max_new_tokens,
-                            seed=stream_seed(self.run.seed, step * self.run.prompts_per_step))
 
     def step(self, step: int) -> dict[str, float]:
-        """One GRPO step on the next ``prompts_per_step`` prompts; returns its metrics."""
-        run, algo, n = self.run, self.run.algorithm, self.run.rollout.n
+        """One step on the next ``prompts_per_step`` prompts; returns its metrics."""
+        run, algo = self.run, self.run.algorithm
         timer = StageTimer()
         step_start = time.perf_counter()
-        batch_idx = self.stream.take(run.prompts_per_step)[self.rank::self.world]
-        step_prompts = [self.prompts[i] for i in batch_idx]
-        with timer("generate"):
-            rollouts = self.engine.generate(step_prompts, self.rollout_sampling(step))
-        with timer("reward"):
-            answers = [self.problems[i].answer for i in batch_idx for _ in range(n)]
-            rewards = torch.tensor(score_batch(rollouts.texts, answers)).view(-1, n)
-        advantages = compute_advantages(algo.advantage, rewards, **algo.advantage_params())
-        batch = to_train_batch([p for p in step_prompts for _ in range(n)], rollouts, advantages)
-        weight_params = algo.weight_params()
-        if self.uses_lambda:
-            progress = step / max(1, run.total_steps - 1)
-            weight_params["lambda_value"] = current_lambda(self.lambda_state, weight_params,
-                                                           progress)
+        scheduled = self.schedules.now(step / max(1, run.total_steps - 1))
+        params = {**algo.parameters(), **scheduled}
+        batch = self.collector.collect(step, params, timer)
+        self.last_batch = batch
+        metrics = {**batch.metrics, **self.schedules.metrics(scheduled)}
+        if batch.num_groups == 0:
+            log.warning("step %d: no group kept after %d rounds; no update", step,
+                        self.collector.rounds)
+        else:
+            metrics.update(self._update(step, batch, params, timer))
+        step_seconds = time.perf_counter() - step_start
+        tokens = sum(len(r) for r in batch.rollouts.response_ids)
+        metrics.update({f"time/{k}": v for k, v in timer.seconds.items()})
+        metrics["time/step"] = step_seconds
+        metrics["time/elapsed"] = time.perf_counter() - self.started
+        metrics["throughput/tokens_per_s"] = float(tokens) / step_seconds
+        metrics["throughput/gen_tokens_per_s"] = float(tokens) / timer.seconds["generate"]
+        return metrics
+
+    def _update(self, step: int, step_batch: StepBatch, params: dict[str, Any],
+                timer: StageTimer) -> dict[str, float]:
+        """Update the policy on the kept groups, sync the engine, advance the schedules;
+        returns the update's metrics and the step's diagnostics."""
+        run, algo = self.run, self.run.algorithm
+        correct, advantages = step_batch.correct, step_batch.advantages
+        batch = to_train_batch(self.prompts, step_batch)
         self.engine.sleep()
         with timer("update"):
-            result = self.learner.update(batch, weight_params)
+            result = self.learner.update(batch, params)
         metrics = dict(result.metrics)
         if run.logprob_gain_every and step % run.logprob_gain_every == 0:
             with timer("logprob_gain"):
                 after = self.learner.sequence_logprobs(batch)
             metrics["diag/logprob_gain_correct"] = diagnostics.logprob_gain(
-                result.seq_logp, after, rewards.flatten())
+                result.seq_logp, after, correct.flatten())
         self.engine.wake_up()
         with timer("sync"):
             self.engine.sync_weights(self.policy)
 
         mask = batch.response_mask
-        entropy_mean = float((result.entropy * mask).sum() / mask.sum())
+        entropy_mean = global_token_mean(result.entropy, mask)
         metrics["train/entropy"] = entropy_mean
         if self.world > 1:
             metrics["adv/reward_mean_all_ranks"] = distributed.all_reduce(
-                float(rewards.sum())) / distributed.all_reduce(rewards.numel())
+                float(correct.sum())) / distributed.all_reduce(correct.numel())
         metrics.update({f"adv/{k}": v for k, v in
-                        diagnostics.channel_stats(advantages, rewards).items()})
-        metrics["diag/kappa"] = diagnostics.kappa(rewards, result.seq_logp.view_as(rewards))
+                        diagnostics.channel_stats(advantages, correct).items()})
+        if algo.overlong_fraction > 0:
+            metrics["adv/shaped_reward_mean"] = float(step_batch.rewards.mean())
+        metrics["diag/kappa"] = diagnostics.kappa(correct, result.seq_logp.view_as(correct))
         if algo.token_weights:
             metrics.update({f"weights/{k}": v for k, v in diagnostics.token_weight_stats(
                 result.token_weights, mask, batch.advantages).items()})
+        rollouts = step_batch.rollouts
         lengths = torch.tensor([len(r) for r in rollouts.response_ids])
         metrics.update({f"response/{k}": v for k, v in diagnostics.length_stats(
             lengths, torch.tensor(rollouts.truncated)).items()})
-        if self.uses_lambda:
-            metrics["weights/lambda"] = weight_params["lambda_value"]
-            self.lambda_state = next_lambda_state(self.lambda_state, weight_params, entropy_mean)
-        step_seconds = time.perf_counter() - step_start
-        metrics.update({f"time/{k}": v for k, v in timer.seconds.items()})
-        metrics["time/step"] = step_seconds
-        metrics["time/elapsed"] = time.perf_counter() - self.started
-        metrics["throughput/tokens_per_s"] = float(lengths.sum()) / step_seconds
-        metrics["throughput/gen_tokens_per_s"] = float(lengths.sum()) / timer.seconds["generate"]
-        self.last_step_samples = (batch_idx, rollouts, answers, rewards)
+        self.schedules.advance(entropy_mean)
         return metrics
 
     def evaluate(self, step: int) -> dict[str, float]:
@@ -265,16 +268,15 @@ class Trainer:
         return metrics
 
     def _log_samples(self, done: int) -> None:
-        batch_idx, rollouts, answers, rewards = self.last_step_samples
-        n, count = self.run.rollout.n, min(self.run.logger.samples_count, len(rollouts))
+        batch = self.last_batch
+        n, count = self.run.rollout.n, min(self.run.logger.samples_count, len(batch.rollouts))
         self.sink.log_samples(done, ["prompt", "completion", "answer", "reward"], (
-            [self.problems[batch_idx[i // n]].problem, rollouts.texts[i], answers[i],
-             float(rewards.flatten()[i])] for i in range(count)))
+            [self.problems[batch.prompt_index[i // n]].problem, batch.rollouts.texts[i],
+             batch.answers[i], float(batch.rewards.flatten()[i])] for i in range(count)))
 
     def save(self, done: int) -> None:
         save_checkpoint(self.run_dir, done, self.policy, self.tokenizer, self.learner, {
-            "stream_position": self.stream.position, "wandb_id": self.sink.wandb_id,
-            "lambda_state": self.lambda_state.to_dict() if self.uses_lambda else None,
+            "wandb_id": self.sink.wandb_id, "schedules": self.schedules.state_dict(),
             "eval_history": self.eval_history, "last_eval": self.last_eval,
         }, keep=self.run.keep_checkpoints)
 
@@ -300,8 +302,8 @@ class Trainer:
                                          or (at_end and run.eval.at_end)):
                 self.evaluate(done)
             bar.set_postfix({
-                "reward": f"{metrics['adv/reward_mean']:.3f}",
-                "entropy": f"{metrics['train/entropy']:.3f}",
+                "reward": f"{metrics.get('adv/reward_mean', math.nan):.3f}",
+                "entropy": f"{metrics.get('train/entropy', math.nan):.3f}",
                 "eval": f"{self.eval_history[-1][1]:.3f}" if self.eval_history else "-"})
             if run.checkpoint_every and (done % run.checkpoint_every == 0 or at_end):
                 self.save(done)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import yaml
 
 from rlvr.reporting.collect import RunRecords, is_finished
+from rlvr.reporting.provenance import png_metadata
 
 
 def sweep_cells(root: Path, metric: str, selection: str) -> dict[tuple[float, float], list[float]]:
@@ -69,7 +71,8 @@ def main() -> None:
     fig.colorbar(image, ax=ax, label=f"{args.metric} ({args.select})")
     ax.set_title(f"AsymGRPO beta grid: {args.sweep.name}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    fig.savefig(out, dpi=120, metadata=png_metadata(
+        " ".join(["python scripts/beta_heatmap.py", *sys.argv[1:]])))
     with out.with_suffix(".csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["beta_pos", "beta_neg", "seeds", args.metric])

@@ -12,6 +12,7 @@ exponents: GRPO is beta = 0.5). Usage:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +23,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from rlvr.algorithms.advantages import asym_negative, asym_positive
+from rlvr.reporting.provenance import png_metadata
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -68,7 +70,8 @@ def main(argv: list[str] | None = None) -> Path:
     fig.suptitle("AsymGRPO Proposition 2 (v1 exponents; GRPO = 0.5, REINFORCE = 0)")
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=150)
+    command = " ".join(["python scripts/plot_gradient_pressure.py", *(argv or sys.argv[1:])])
+    fig.savefig(args.out, dpi=150, metadata=png_metadata(command))
     plt.close(fig)
     print(f"wrote {args.out}")
     return args.out

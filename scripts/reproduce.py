@@ -4,18 +4,25 @@
     python scripts/reproduce.py table2 --profile paper    # GPUs, Qwen3-4B, MATH (data.dir=...)
     python scripts/reproduce.py table2 --profile demo     # make demo: one seed, a few steps
     python scripts/reproduce.py table2 --profile paper --report-only   # runs done elsewhere
+    python scripts/reproduce.py table2 --profile tiny --check pos_only 0   # re-run one, compare
 
 Rows whose run directory holds a summary are not recomputed. Rows that are missing train one
 after another in this process, sharing one rollout engine. Extra ``key=value`` arguments are
 Hydra overrides for every row (e.g. ``data.dir=/data``). Output: results/<table>/<profile>/
-table.md, table.csv and one PNG per curve.
+table.md, table.csv (per-seed values) and one PNG per curve, each naming the commit and command.
+
+``--check ROW SEED`` re-runs that (row, seed) from scratch in a scratch directory and compares
+its per-seed values with the ones stored in the table's table.csv: exit 0 and ``MATCH`` when
+every stored value is reproduced exactly, exit 1 listing the differences otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import shlex
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -27,10 +34,17 @@ from omegaconf import OmegaConf
 
 from rlvr import cli, console
 from rlvr.config import RunConfig, register_schema, validate
-from rlvr.reporting.collect import finished_runs, is_finished
-from rlvr.reporting.render import load_reference, plot_curves, render_table
+from rlvr.reporting.collect import RunRecords, finished_runs, is_finished
+from rlvr.reporting.render import (
+    benchmark_columns,
+    load_reference,
+    plot_curves,
+    read_seed_lines,
+    render_table,
+    seed_lines,
+)
 from rlvr.reporting.setting import describe_setting
-from rlvr.reporting.tables import TABLES, Row
+from rlvr.reporting.tables import TABLES, Row, Table
 from rlvr.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,6 +109,34 @@ def train_missing(pending: list[PlannedRun]) -> None:
     log.info("trained %d runs in %s", len(pending), _minutes(time.perf_counter() - started))
 
 
+def check_seed(table: Table, profile: str, row: Row, seed: int, extra: list[str], stored: Path,
+               scratch: Path) -> list[str]:
+    """Re-run (row, seed) into ``scratch`` and compare with its line in ``stored`` table.csv;
+    returns the differences (empty: an exact match)."""
+    lines = [line for line in read_seed_lines(stored)
+             if line["row"] == row.id and line["seed"] == str(seed)]
+    if not lines:
+        return [f"{stored} has no line for row {row.id} seed {seed}"]
+    out = scratch / row.id / f"seed{seed}"
+    shutil.rmtree(out, ignore_errors=True)
+    with cli.reporting_errors():
+        planned = plan(row_overrides(table.profile(profile).overrides, row, seed, out, extra),
+                       row, seed, out)
+    train_missing([planned])
+    runs = {row.id: [RunRecords.load(out)]}
+    got = seed_lines(table, runs, benchmark_columns(runs, table.selection(profile)),
+                     table.selection(profile), {})[0]
+    differences = []
+    for key, value in lines[0].items():
+        if key in ("row", "label", "seed", "paper_average"):
+            continue
+        new = got.get(key)
+        if new is None or not (float(value) == new or (math.isnan(float(value))
+                                                       and math.isnan(new))):
+            differences.append(f"{key}: stored {value}, re-run {new!r}")
+    return differences
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("table", choices=sorted(TABLES))
@@ -104,6 +146,8 @@ def main() -> None:
     parser.add_argument("--runs", default=str(REPO / "runs"))
     parser.add_argument("--out", help="default: results/<table>/<profile>")
     parser.add_argument("--report-only", action="store_true", help="train nothing")
+    parser.add_argument("--check", nargs=2, metavar=("ROW", "SEED"),
+                        help="re-run one (row, seed) and compare with the stored table.csv")
     args, extra = parser.parse_known_args()
     console.setup()
     register_schema()
@@ -116,6 +160,16 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown rows {sorted(unknown)} of {table.name}; "
                      f"known: {[row.id for row in table.rows]}")
+    out_dir = Path(args.out) if args.out else REPO / "results" / table.name / args.profile
+    if args.check:
+        row_id, seed = args.check[0], int(args.check[1])
+        row = next((r for r in table.rows if r.id == row_id), None)
+        if row is None:
+            parser.error(f"unknown row {row_id!r} of {table.name}")
+        differences = check_seed(table, args.profile, row, seed, extra, out_dir / "table.csv",
+                                 runs_root / "_check" / table.experiment_name(args.profile))
+        print("MATCH" if not differences else "MISMATCH\n" + "\n".join(differences))
+        sys.exit(1 if differences else 0)
     planned = []
     with cli.reporting_errors():
         for row in table.rows:
@@ -132,12 +186,11 @@ def main() -> None:
         train_missing(pending)
 
     runs = finished_runs(table, args.profile, runs_root, seeds)
-    out_dir = Path(args.out) if args.out else REPO / "results" / table.name / args.profile
     command = shlex.join(["python", "scripts/reproduce.py", *sys.argv[1:]])
     reference = load_reference(REPO / table.reference if table.reference else None)
     setting = describe_setting([p.run for p in planned])
     markdown = render_table(table, args.profile, runs, reference, out_dir, command, setting)
-    plots = plot_curves(table, args.profile, runs, out_dir, setting)
+    plots = plot_curves(table, args.profile, runs, out_dir, setting, command)
     log.info("plots: %s", ", ".join(str(path) for path in plots))
     log.info("table: %s", out_dir / "table.md")
     sys.stderr.flush()

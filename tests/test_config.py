@@ -104,6 +104,27 @@ def test_directories_no_dataset_reads_are_rejected(overrides, message):
         validate(_compose(*overrides))
 
 
+def test_composed_token_weights_take_both_parameter_sets():
+    run = validate(_compose("algorithm=sa_ah_grpo", "algorithm.token_weights=[sa_ah,pos_reweight]",
+                            "algorithm.schedule=entropy_guided", "algorithm.lambda_step=0.1"))
+    assert run.algorithm.parameters() == {"alpha": 0.5, "schedule": "entropy_guided",
+                                          "lambda_step": 0.1}
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["algorithm=grpo", "algorithm.kl_cov_coef=2"], "algorithm.kl_cov_coef=2.0 is not used"),
+    (["algorithm=clip_cov", "algorithm.kl_cov_coef=2"], "algorithm.kl_cov_coef=2.0 is not used"),
+    (["algorithm=asym_adaptive", "algorithm.beta_max=0.5"], r"beta_pos must be in \[0, 0\.5\]"),
+    (["algorithm=clip_cov", "algorithm.cov_low=6"], "cov_low must be <= cov_high"),
+    (["algorithm.policy_loss=ppo"], "algorithm.policy_loss must be one of"),
+    (["algorithm=dapo", "algorithm.overlong_fraction=1"], r"overlong_fraction must be in \[0, 1\)"),
+    (["rollout.max_filter_rounds=0"], "rollout.max_filter_rounds must be >= 1"),
+])
+def test_peer_parameters_are_checked(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(_compose(*overrides))
+
+
 def test_directories_a_dataset_reads_are_accepted():
     run = validate(_compose("data=math", "data.dir=/data"))
     assert (run.data.dir, run.eval.dir) == ("/data", "/data")  # eval=arith inherits it unread
@@ -114,3 +135,15 @@ def test_dead_keys_are_gone():
     for key in ("rollout.seed=1", "logger.console_every=1"):
         with pytest.raises((ConfigCompositionException, ConfigKeyError)):
             _compose(key)
+
+
+def test_algorithm_parameter_fields_are_the_registries_declarations():
+    from dataclasses import fields
+
+    from rlvr.algorithms.parts import PART_REGISTRIES
+    from rlvr.config import AlgorithmParameters
+
+    declared = {p for r in PART_REGISTRIES.values() for spec in r.values() for p in spec.params}
+    assert {f.name for f in fields(AlgorithmParameters)} == declared
+    with pytest.raises((ConfigCompositionException, ConfigKeyError), match="beta_poss"):
+        _compose("algorithm=asym_grpo", "algorithm.beta_poss=0.3")

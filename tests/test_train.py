@@ -1,7 +1,9 @@
 """The training loop end to end on the tiny model: every algorithm, metrics, kill and resume."""
 
 import json
+import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -27,7 +29,10 @@ REQUIRED = [
 ]
 EXTRA = {"ah_grpo": ["weights/mean", "weights/neg_mean"],
          "sa_ah_grpo": ["weights/mean", "weights/pos_mean"],
-         "pos_reweight": ["weights/lambda"], "entropy_reg": ["loss/entropy"]}
+         "pos_reweight": ["weights/lambda"], "entropy_reg": ["loss/entropy"],
+         "asym_adaptive": ["algorithm/beta_pos", "algorithm/beta_neg"],
+         "clip_cov": ["loss/cov_selected_frac"], "kl_cov": ["loss/cov_selected_frac"],
+         "dapo": ["filter/kept_groups", "filter/dropped_groups", "filter/rounds"]}
 
 
 def _run_config(tmp_path, *overrides):
@@ -50,8 +55,60 @@ def test_every_algorithm_runs_two_steps_and_logs_its_diagnostics(tmp_path, tiny_
         trainer.close()
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2]
-    for key in REQUIRED + EXTRA.get(algorithm, []):
-        assert key in records[-1], f"{algorithm} did not log {key}"
+    for record in records:
+        if "filter/kept_groups" in record and record["filter/kept_groups"] == 0:
+            continue  # dynamic sampling kept nothing: no update to report
+        for key in REQUIRED + EXTRA.get(algorithm, []):
+            assert key in record, f"{algorithm} did not log {key}"
+        assert all(math.isfinite(v) for v in record.values() if isinstance(v, float))
+
+
+def test_composed_token_weights_each_take_their_own_parameters(tmp_path, tiny_model_dir):
+    run = _run_config(tmp_path, "algorithm=sa_ah_grpo",
+                      "algorithm.token_weights=[sa_ah,pos_reweight]", "algorithm.schedule=constant",
+                      "algorithm.lambda_value=0.5", "total_steps=1")
+    trainer = Trainer(run, {})
+    try:
+        trainer.fit()
+    finally:
+        trainer.close()
+    record = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["weights/lambda"] == 0.5
+    assert record["weights/pos_mean"] == pytest.approx(0.5)  # lambda on A > 0, SA-AH leaves them
+
+
+@pytest.mark.parametrize("algorithm", ["asym_adaptive", "dapo"])
+def test_schedules_and_filtering_resume_to_the_uninterrupted_metrics(tmp_path, tiny_model_dir,
+                                                                     algorithm):
+    """A run resumed from its step-2 checkpoint logs what the uninterrupted run logged: the
+    betas come back from the checkpoint, and the filter's prompts and seeds depend on the step
+    and round only."""
+    overrides = [f"algorithm={algorithm}", "total_steps=3", "checkpoint_every=2", "resume=auto",
+                 "prompts_per_step=2", "rollout.n=4", "rollout.max_new_tokens=24",
+                 "rollout.max_filter_rounds=2",
+                 "algorithm.beta_step=0.05" if algorithm == "asym_adaptive" else "seed=1"]
+
+    def fit(out: Path) -> Trainer:
+        trainer = Trainer(_run_config(out, *overrides), {})
+        try:
+            trainer.fit()
+        finally:
+            trainer.close()
+        return trainer
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    fit(straight)
+    shutil.copytree(straight, resumed)
+    shutil.rmtree(resumed / "checkpoints" / "step_000003")
+    lines = (resumed / "metrics.jsonl").read_text().splitlines()
+    (resumed / "metrics.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    assert fit(resumed).start_step == 2
+    expected, got = _metrics(straight), _metrics(resumed)
+    assert [r["step"] for r in got] == [1, 2, 3]
+    assert got == expected
+    if algorithm == "asym_adaptive":
+        betas = [(r["algorithm/beta_pos"], r["algorithm/beta_neg"]) for r in got]
+        assert betas[0] == (0.9, 0.4) and len(set(betas)) == 3
 
 
 def _train_command(run_dir: Path, *extra: str) -> list[str]:

@@ -24,29 +24,49 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rlvr.algorithms.registry import Registry, check_choice, check_number, register
+from rlvr.algorithms.registry import (
+    Registry,
+    Schedule,
+    ScheduleState,
+    check_choice,
+    check_number,
+    register,
+)
 
 ADVANTAGE_ESTIMATORS = Registry("advantage estimator")
 
 
 def compute_advantages(name: str, rewards: Tensor, **params: Any) -> Tensor:
-    """Advantages A [N, G] of the 0/1 ``rewards`` [N, G] under the estimator ``name``.
+    """Advantages A [N, G] of the ``rewards`` [N, G] under the estimator ``name``.
 
+    Rewards are 0/1 unless the estimator accepts shaped rewards (``Spec.shaped_rewards``: grpo,
+    dr_grpo, rloo), which take any finite values (``estimator_rewards`` picks the right ones).
     Computed in float64 and returned in the dtype of ``rewards`` (the default float dtype when
     ``rewards`` is bool or integer). Missing parameters take the registry defaults.
 
     Raises:
         ValueError: unknown ``name`` (listing the known ones), a parameter the estimator does not
-            take or an invalid value (naming it), rewards not [N, G] or not all 0 or 1.
+            take or an invalid value (naming it), rewards not [N, G], not all 0 or 1 for a
+            binary estimator, or not finite.
     """
     resolved = ADVANTAGE_ESTIMATORS.resolve(name, params)
     if rewards.dim() != 2:
         raise ValueError(f"rewards must be [N, G], got shape {tuple(rewards.shape)}")
     r = rewards.to(torch.float64)
-    if not bool(((r == 0) | (r == 1)).all()):
-        raise ValueError("rewards must be 0 or 1")
+    if not bool(torch.isfinite(r).all()):
+        raise ValueError("rewards must be finite")
+    binary = bool(((r == 0) | (r == 1)).all())
+    if not binary and not ADVANTAGE_ESTIMATORS.lookup(name).shaped_rewards:
+        raise ValueError(f"rewards must be 0 or 1 for the advantage estimator {name!r}")
     out_dtype = rewards.dtype if rewards.is_floating_point() else torch.get_default_dtype()
     return ADVANTAGE_ESTIMATORS.lookup(name).fn(r, **resolved).to(out_dtype)
+
+
+def estimator_rewards(name: str, correct: Tensor, shaped: Tensor) -> Tensor:
+    """The rewards [N, G] the estimator ``name`` sees: the ``shaped`` rewards (correctness plus
+    shaping, e.g. DAPO's overlong penalty) if it accepts them, else the binary ``correct``
+    (METHODS.md section 7: asym and the flips need binary correctness)."""
+    return shaped if ADVANTAGE_ESTIMATORS.lookup(name).shaped_rewards else correct
 
 
 def validate_advantage_params(name: str, params: Mapping[str, Any]) -> None:
@@ -83,7 +103,7 @@ def _check_grpo(params: Mapping[str, Any]) -> None:
 
 
 @register(ADVANTAGE_ESTIMATORS, "grpo", {"std_ddof": 0, "eps": 1e-6}, _check_grpo,
-          min_group_size=2)
+          shaped_rewards=True, min_group_size=2)
 def grpo(r: Tensor, std_ddof: int, eps: float) -> Tensor:
     """GRPO (Shao et al. 2024, DeepSeekMath): A_i = (r_i - mean(r)) / (std(r) + eps), r [N, G].
 
@@ -106,11 +126,25 @@ def reinforce(r: Tensor) -> Tensor:
     return 2.0 * r - 1.0
 
 
-@register(ADVANTAGE_ESTIMATORS, "dr_grpo", min_group_size=2)
+@register(ADVANTAGE_ESTIMATORS, "dr_grpo", shaped_rewards=True, min_group_size=2)
 def dr_grpo(r: Tensor) -> Tensor:
     """Dr.GRPO (Liu et al. 2025, "Understanding R1-Zero-Like Training"): A_i = r_i - mean(r),
     no std normalisation; r [N, G]. Pair it with the ``seq_mean_token_sum_norm`` loss."""
     return r - r.mean(dim=-1, keepdim=True)
+
+
+@register(ADVANTAGE_ESTIMATORS, "rloo", shaped_rewards=True, min_group_size=2)
+def rloo(r: Tensor) -> Tensor:
+    """RLOO (Ahmadian et al. 2024, "Back to Basics"), leave-one-out baseline, r [N, G]:
+
+        A_i = r_i - (1/(G-1)) sum_{j != i} r_j = G/(G-1) (r_i - mean(r)).
+
+    Needs G >= 2 (the baseline of a single rollout is undefined).
+    """
+    group_size = r.shape[-1]
+    if group_size < 2:
+        raise ValueError(f"rloo needs a group size G >= 2, got G = {group_size}")
+    return (r - r.mean(dim=-1, keepdim=True)) * group_size / (group_size - 1)
 
 
 def _check_asym(params: Mapping[str, Any]) -> None:
@@ -179,3 +213,60 @@ def ent_increase(r: Tensor) -> Tensor:
     at_zero = 2 * f_above[0] - f_above[1]
     negative = torch.where(p > 0, asym_negative(1 - p, 0.5), at_zero)
     return torch.where(r == 1, asym_positive(p, 0.5), negative)
+
+
+def _check_asym_adaptive(params: Mapping[str, Any]) -> None:
+    for key in ("beta_pos", "beta_neg", "beta_min", "beta_max", "beta_step", "entropy_target"):
+        check_number(params, key, low=0)
+    low, high = params["beta_min"], params["beta_max"]
+    if low > high:
+        raise ValueError(f"beta_min must be <= beta_max, got {low!r} > {high!r}")
+    for key in ("beta_pos", "beta_neg"):
+        check_number(params, key, low=low, high=high)
+
+
+def initial_betas(params: Mapping[str, Any]) -> ScheduleState:
+    """(beta_pos, beta_neg) before step 0: the configured pair (default AsymGRPO's (0.9, 0.4))."""
+    return {"beta_pos": float(params["beta_pos"]), "beta_neg": float(params["beta_neg"])}
+
+
+def current_betas(state: ScheduleState, params: Mapping[str, Any], progress: float
+                  ) -> dict[str, float]:
+    """The betas of this step: the state's (they change only through ``next_betas``)."""
+    return dict(state)
+
+
+def next_betas(state: ScheduleState, params: Mapping[str, Any], step_entropy: float
+               ) -> ScheduleState:
+    """Entropy-adaptive AsymGRPO (METHODS.md section 7; AsymGRPO's stated future work), with H_k
+    the step's token-mean entropy, delta = ``entropy_target``, Delta = ``beta_step``:
+
+        H_k < delta:  beta_pos += Delta, beta_neg -= Delta   (more entropy-sustaining pressure)
+        otherwise:    beta_pos -= Delta, beta_neg += Delta   (more entropy-pruning pressure)
+
+    each clipped to [``beta_min``, ``beta_max``]. Rationale (AsymGRPO Proposition 1): the
+    positive channel sustains entropy, the negative prunes it.
+    """
+    check_number({"step_entropy": step_entropy}, "step_entropy")
+    delta = params["beta_step"] if step_entropy < params["entropy_target"] else -params["beta_step"]
+
+    def clip(beta: float) -> float:
+        return min(params["beta_max"], max(params["beta_min"], beta))
+
+    return {"beta_pos": clip(state["beta_pos"] + delta),
+            "beta_neg": clip(state["beta_neg"] - delta)}
+
+
+BETA_SCHEDULE = Schedule(initial_betas, current_betas, next_betas,
+                         {"beta_pos": "algorithm/beta_pos", "beta_neg": "algorithm/beta_neg"})
+
+
+@register(ADVANTAGE_ESTIMATORS, "asym_adaptive",
+          {"beta_pos": 0.9, "beta_neg": 0.4, "entropy_target": 0.2, "beta_step": 0.02,
+           "beta_min": 0.0, "beta_max": 1.0}, _check_asym_adaptive, schedule=BETA_SCHEDULE,
+          min_group_size=2)
+def asym_adaptive(r: Tensor, beta_pos: float, beta_neg: float, **schedule_params: float
+                  ) -> Tensor:
+    """``asym`` with the step's betas from the entropy-adaptive ``next_betas`` schedule, r [N, G];
+    ``beta_pos``/``beta_neg`` are the current values (the configured ones are the start)."""
+    return asym(r, beta_pos, beta_neg)

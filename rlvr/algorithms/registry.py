@@ -8,9 +8,15 @@ function plus one ``@register(...)`` line:
     def my_adv(r: Tensor, tau: float) -> Tensor: ...
 
 ``resolve`` fills the defaults, rejects unknown names and checks the values; every error is a
-ValueError that names the parameter and the value. ``min_group_size`` declares how many rollouts
-per prompt (G) the function needs to say anything: 2 for group-relative estimators (with G = 1
-every advantage is 0), 1 for those that read each reward alone.
+ValueError that names the parameter and the value. Parameter names form one flat namespace across
+registries (``algorithm.<name>`` in config): a name means the same thing to every part that
+declares it, and each part receives only the names it declares (``own``).
+
+A part may carry a ``Schedule``: parameters that change from step to step, driven by a small
+state that the trainer saves in checkpoints (Positive-Advantage Reweighting's lambda, the
+entropy-adaptive betas of ``asym_adaptive``). ``min_group_size`` declares how many rollouts per
+prompt (G) an estimator needs to say anything: 2 for group-relative estimators (with G = 1 every
+advantage is 0), 1 for those that read each reward alone.
 """
 
 from __future__ import annotations
@@ -22,6 +28,24 @@ from numbers import Real
 from typing import Any
 
 Checker = Callable[[Mapping[str, Any]], None]
+ScheduleState = dict[str, float]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Step-dependent parameters of a registered part (pure functions of a small state).
+
+    ``initial(params)`` is the state before step 0; ``current(state, params, progress)`` the
+    parameter values of a step at ``progress`` = step / (total_steps - 1) in [0, 1];
+    ``advance(state, params, step_entropy)`` the state after a step whose token-mean entropy was
+    ``step_entropy``. ``params`` are the part's resolved parameters. ``metrics`` maps each
+    parameter the schedule sets to the metric key it is logged under every step.
+    """
+
+    initial: Callable[[Mapping[str, Any]], ScheduleState]
+    current: Callable[[ScheduleState, Mapping[str, Any], float], dict[str, float]]
+    advance: Callable[[ScheduleState, Mapping[str, Any], float], ScheduleState]
+    metrics: Mapping[str, str]
 
 
 def _accept_all(params: Mapping[str, Any]) -> None:
@@ -36,6 +60,8 @@ class Spec:
     fn: Callable[..., Any]
     defaults: Mapping[str, Any] = field(default_factory=dict)
     check: Checker = _accept_all
+    schedule: Schedule | None = None
+    shaped_rewards: bool = False
     min_group_size: int = 1
 
     @property
@@ -45,7 +71,11 @@ class Spec:
 
 
 class Registry(dict[str, Spec]):
-    """Named ``Spec``s of one kind (``kind`` appears in error messages)."""
+    """Named ``Spec``s of one kind (``kind`` appears in error messages).
+
+    ``Spec.shaped_rewards``: an advantage estimator that accepts continuous (shaped) rewards; the
+    others receive the binary correctness only.
+    """
 
     def __init__(self, kind: str) -> None:
         super().__init__()
@@ -56,6 +86,11 @@ class Registry(dict[str, Spec]):
         if name not in self:
             raise ValueError(f"unknown {self.kind} {name!r}; known: {sorted(self)}")
         return self[name]
+
+    def own(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The entries of the flat ``params`` that ``name`` declares."""
+        declared = self.lookup(name).params
+        return {k: v for k, v in params.items() if k in declared}
 
     def resolve(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """The defaults of ``name`` overlaid with ``params``, validated.
@@ -75,15 +110,18 @@ class Registry(dict[str, Spec]):
 
 
 def register(registry: Registry, name: str, defaults: Mapping[str, Any] | None = None,
-             check: Checker = _accept_all, *, min_group_size: int = 1
+             check: Checker = _accept_all, *, schedule: Schedule | None = None,
+             shaped_rewards: bool = False, min_group_size: int = 1
              ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: add the function to ``registry`` under ``name`` with parameter ``defaults``;
-    ``min_group_size``: the fewest rollouts per prompt it needs (2 for group-relative ones)."""
+    """Decorator: add the function to ``registry`` under ``name`` with parameter ``defaults``
+    (and optionally a ``Schedule`` of some of them); ``shaped_rewards``: the estimator accepts
+    continuous (shaped) rewards; ``min_group_size``: the fewest rollouts per prompt it needs."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         if name in registry:
             raise ValueError(f"{registry.kind} {name!r} is already registered")
-        registry[name] = Spec(fn, dict(defaults or {}), check, min_group_size)
+        registry[name] = Spec(fn, dict(defaults or {}), check, schedule, shaped_rewards,
+                              min_group_size)
         return fn
 
     return decorate

@@ -5,23 +5,29 @@ compose by product (``compute_combined_token_weights``), so e.g. AsymGRPO advant
 weights is one config. Shapes: advantages [B] (one per rollout), entropy and mask [B, T] with
 mask 1.0 on response tokens; weights [B, T] float32, 1.0 on padding.
 
-Positive-Advantage Reweighting's lambda follows a schedule that is kept apart from the weight:
-``initial_lambda_state`` / ``current_lambda`` / ``next_lambda_state`` are pure functions of a
-small frozen state the trainer saves in checkpoints; the trainer passes the current lambda to the
-weight as ``lambda_value``.
+Positive-Advantage Reweighting's lambda follows a ``Schedule`` kept apart from the weight:
+``initial_lambda`` / ``current_lambda`` / ``next_lambda`` are pure functions of a small state
+that the trainer saves in checkpoints (rlvr/algorithms/schedules.py); the trainer passes the
+current lambda to the weight as ``lambda_value``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from rlvr.algorithms.registry import Registry, check_choice, check_number, register
+from rlvr.algorithms.registry import (
+    Registry,
+    Schedule,
+    ScheduleState,
+    check_choice,
+    check_number,
+    register,
+)
 
 TOKEN_WEIGHTS = Registry("token weight")
 NORMALIZATIONS = ("log_vocab", "none")
@@ -59,8 +65,7 @@ def compute_combined_token_weights(names: list[str], advantages: Tensor, entropy
     """
     w = torch.ones(mask.shape, dtype=torch.float32, device=mask.device)
     for name in names:
-        declared = TOKEN_WEIGHTS.lookup(name).params
-        own = {k: v for k, v in params.items() if k in declared}
+        own = TOKEN_WEIGHTS.own(name, params)
         w = w * compute_token_weights(name, advantages, entropy, mask, vocab_size, **own)
     return w
 
@@ -130,75 +135,65 @@ _POS_REWEIGHT_DEFAULTS = {"schedule": "constant", "lambda_value": 1.0, "entropy_
                           "lambda_step": 0.05, "lambda_init": 0.0}
 
 
-@register(TOKEN_WEIGHTS, "pos_reweight", _POS_REWEIGHT_DEFAULTS, _check_pos_reweight)
-def pos_reweight(advantages: Tensor, entropy: Tensor, mask: Tensor, vocab_size: int,
-                 lambda_value: float, **schedule_params: Any) -> Tensor:
-    """Positive-Advantage Reweighting (arXiv 2511.05993), [B, T]:
-
-        w_{i,t} = lambda if A_i > 0, else 1.
-
-    ``lambda_value`` is the current lambda (``current_lambda``); ``schedule_params`` (schedule,
-    entropy_threshold, lambda_step, lambda_init) drive the schedule, not the weight.
-    """
-    positive = (advantages.unsqueeze(-1) > 0).expand(mask.shape)
-    return torch.where(positive, torch.full(mask.shape, lambda_value, device=mask.device),
-                       torch.ones(mask.shape, device=mask.device))
+def initial_lambda(params: Mapping[str, Any]) -> ScheduleState:
+    """The state before step 0: lambda_0 = ``lambda_init`` (the paper's 0)."""
+    return {"lambda_value": float(params["lambda_init"])}
 
 
-@dataclass(frozen=True)
-class LambdaScheduleState:
-    """What the lambda schedule carries from step to step: lambda_k (saved in checkpoints)."""
-
-    value: float
-
-    def to_dict(self) -> dict[str, float]:
-        """A plain dict for a checkpoint."""
-        return {"value": self.value}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LambdaScheduleState:
-        """The state ``to_dict`` wrote."""
-        return cls(value=float(data["value"]))
-
-
-def initial_lambda_state(params: Mapping[str, Any]) -> LambdaScheduleState:
-    """lambda_0 = ``lambda_init`` (the paper's 0); ``params`` are pos_reweight's parameters."""
-    return LambdaScheduleState(float(TOKEN_WEIGHTS.resolve("pos_reweight", params)["lambda_init"]))
-
-
-def current_lambda(state: LambdaScheduleState, params: Mapping[str, Any], progress: float
-                   ) -> float:
+def current_lambda(state: ScheduleState, params: Mapping[str, Any], progress: float
+                   ) -> dict[str, float]:
     """lambda for this step, progress = step / (total_steps - 1) in [0, 1] (arXiv 2511.05993):
 
     - constant: ``lambda_value``;
     - stage: 0 for progress < 0.5, then linear 0 -> 1 over the second half: max(0, 2 progress - 1);
     - linear: progress (the paper's epoch-wise (e-1)/(E-1));
-    - entropy_guided: the state's lambda_k (``next_lambda_state``).
+    - entropy_guided: the state's lambda_k (``next_lambda``).
     """
-    resolved = TOKEN_WEIGHTS.resolve("pos_reweight", params)
     check_number({"progress": progress}, "progress", low=0, high=1)
-    schedule = resolved["schedule"]
+    schedule = params["schedule"]
     if schedule == "constant":
-        return float(resolved["lambda_value"])
-    if schedule == "stage":
-        return max(0.0, 2.0 * progress - 1.0)
-    if schedule == "linear":
-        return float(progress)
-    return state.value
+        value = float(params["lambda_value"])
+    elif schedule == "stage":
+        value = max(0.0, 2.0 * progress - 1.0)
+    elif schedule == "linear":
+        value = float(progress)
+    else:
+        value = state["lambda_value"]
+    return {"lambda_value": value}
 
 
-def next_lambda_state(state: LambdaScheduleState, params: Mapping[str, Any],
-                      step_entropy: float) -> LambdaScheduleState:
+def next_lambda(state: ScheduleState, params: Mapping[str, Any], step_entropy: float
+                ) -> ScheduleState:
     """The entropy-guided update (arXiv 2511.05993), H_k the step's token-mean entropy:
 
         lambda_{k+1} = clip(lambda_k - Delta, 0, 1) if H_k < delta else clip(lambda_k + Delta, 0, 1)
 
     with delta = ``entropy_threshold`` and Delta = ``lambda_step``; other schedules keep the state.
     """
-    resolved = TOKEN_WEIGHTS.resolve("pos_reweight", params)
-    if resolved["schedule"] != "entropy_guided":
+    if params["schedule"] != "entropy_guided":
         return state
     check_number({"step_entropy": step_entropy}, "step_entropy")
-    step = resolved["lambda_step"]
-    delta = -step if step_entropy < resolved["entropy_threshold"] else step
-    return LambdaScheduleState(min(1.0, max(0.0, state.value + delta)))
+    step = params["lambda_step"]
+    delta = -step if step_entropy < params["entropy_threshold"] else step
+    return {"lambda_value": min(1.0, max(0.0, state["lambda_value"] + delta))}
+
+
+LAMBDA_SCHEDULE = Schedule(initial_lambda, current_lambda, next_lambda,
+                           {"lambda_value": "weights/lambda"})
+
+
+@register(TOKEN_WEIGHTS, "pos_reweight", _POS_REWEIGHT_DEFAULTS, _check_pos_reweight,
+          schedule=LAMBDA_SCHEDULE)
+def pos_reweight(advantages: Tensor, entropy: Tensor, mask: Tensor, vocab_size: int,
+                 lambda_value: float, **schedule_params: Any) -> Tensor:
+    """Positive-Advantage Reweighting (arXiv 2511.05993), [B, T]:
+
+        w_{i,t} = lambda if A_i > 0, else 1.
+
+    ``lambda_value`` is the current lambda (``current_lambda``, the part's ``Schedule``);
+    ``schedule_params`` (schedule, entropy_threshold, lambda_step, lambda_init) drive the
+    schedule, not the weight.
+    """
+    positive = (advantages.unsqueeze(-1) > 0).expand(mask.shape)
+    return torch.where(positive, torch.full(mask.shape, lambda_value, device=mask.device),
+                       torch.ones(mask.shape, device=mask.device))

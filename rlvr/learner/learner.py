@@ -4,7 +4,9 @@ Per step (DESIGN.md): old log-probs (only when the update is off-policy), then f
 mini-batch, micro-batch forwards through the fused log-prob/entropy op, token weights, the policy
 loss with the mini-batch's global normaliser (so the accumulated gradient equals the mini-batch
 gradient), one clipped AdamW step per mini-batch. With one epoch and one mini-batch the update is
-on-policy and old log-probs are the current ones, detached: no extra forward pass.
+on-policy and old log-probs are the current ones, detached: no extra forward pass. A covariance
+loss (clip_cov, kl_cov) adds one no-grad pass per mini-batch to select its tokens over the whole
+mini-batch (the covariance means and the selected fraction must not depend on micro-batching).
 
 With ``learner.strategy=fsdp`` under ``torchrun`` each rank updates on its own rollouts: the
 normaliser counts the whole mini-batch across ranks, the loss is scaled by the world size (FSDP
@@ -21,7 +23,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rlvr.algorithms.losses import LossNormalizer, compute_policy_loss
+from rlvr.algorithms.losses import (
+    COVARIANCE_LOSSES,
+    POLICY_LOSSES,
+    LossNormalizer,
+    compute_policy_loss,
+    select_tokens,
+)
 from rlvr.algorithms.weights import compute_combined_token_weights
 from rlvr.config import AlgorithmConfig, LearnerConfig
 from rlvr.learner import distributed
@@ -128,26 +136,45 @@ class Learner:
         return [[rows[j] for j in mb] for mb in plan]
 
     @torch.no_grad()
-    def _score_all(self, batch: TrainBatch, model: nn.Module) -> tuple[Tensor, Tensor]:
-        """[B, T] log-probs and entropies of every rollout under ``model``, no gradient."""
+    def _score_all(self, batch: TrainBatch, model: nn.Module, rows: list[int] | None = None
+                   ) -> tuple[Tensor, Tensor]:
+        """[B, T] log-probs and entropies under ``model``, no gradient, of the rows ``rows``
+        (default: every rollout; other rows stay 0)."""
         logp = torch.zeros_like(batch.response_mask)
         entropy = torch.zeros_like(batch.response_mask)
-        for mb in self._micro_batches(list(range(len(batch.prompt_ids))), batch):
-            rows = batch.rows(mb)
-            seq = collate(rows["prompts"], rows["responses"], self.pad_id, self.device)
+        rows = list(range(len(batch.prompt_ids))) if rows is None else rows
+        for mb in self._micro_batches(rows, batch):
+            part = batch.rows(mb)
+            seq = collate(part["prompts"], part["responses"], self.pad_id, self.device)
             lp, ent = response_logprobs(model, seq, self.temperature, self.cfg.logprob_chunk)
             width = lp.shape[1]
             logp[mb, :width] = lp.to(logp.device)
             entropy[mb, :width] = ent.to(entropy.device)
         return logp, entropy
 
+    def _select_tokens(self, batch: TrainBatch, mini_rows: list[int], params: dict[str, Any],
+                       generator: torch.Generator) -> Tensor:
+        """[B, T] bool: the tokens a covariance loss selects in the mini-batch ``mini_rows``,
+        from the current policy's log-probs of the WHOLE mini-batch (one no-grad pass), so the
+        covariance means and the selected fraction are the mini-batch's, not a micro-batch's."""
+        name = self.algorithm.policy_loss
+        logp, _ = self._score_all(batch, self.policy, mini_rows)
+        selected = torch.zeros(batch.response_mask.shape, dtype=torch.bool)
+        selected[mini_rows] = select_tokens(
+            name, logp[mini_rows], batch.advantages[mini_rows], batch.response_mask[mini_rows],
+            generator, **POLICY_LOSSES.own(name, params))
+        return selected
+
     def sequence_logprobs(self, batch: TrainBatch) -> Tensor:
         """[B] length-normalised log-probs under the current policy (for diagnostics)."""
         logp, _ = self._score_all(batch, self.policy)
         return (logp * batch.response_mask).sum(1) / batch.response_mask.sum(1)
 
-    def update(self, batch: TrainBatch, weight_params: dict[str, Any]) -> UpdateResult:
-        """One training step's policy update; returns metrics and pre-update statistics."""
+    def update(self, batch: TrainBatch, params: dict[str, Any]) -> UpdateResult:
+        """One training step's policy update; returns metrics and pre-update statistics.
+
+        ``params``: the algorithm's flat parameters for this step (scheduled values included);
+        each token weight and the policy loss take the ones they declare."""
         mask = batch.response_mask
         old_logp = old_entropy = ref_logp = None
         if not self.on_policy:
@@ -161,6 +188,8 @@ class Learner:
         sums: dict[str, float] = defaultdict(float)
         grad_norms: list[float] = []
         loss_cfg = self.algorithm.loss
+        policy_loss = self.algorithm.policy_loss
+        loss_params = POLICY_LOSSES.own(policy_loss, params)
         num_rows = len(batch.prompt_ids)
         # mini-batch shuffles differ per step and replay identically after a resume
         generator = torch.Generator().manual_seed(stream_seed(self.seed,
@@ -174,6 +203,8 @@ class Learner:
                     num_tokens=distributed.all_reduce(float(mask[mini_rows].sum())),
                     num_seqs=int(distributed.all_reduce(len(mini_rows))),
                     max_new_tokens=self.max_new_tokens)
+                selected = self._select_tokens(batch, mini_rows, params, generator) \
+                    if policy_loss in COVARIANCE_LOSSES else None
                 for mb in self._micro_batches(mini_rows, batch):
                     seq = collate(batch.rows(mb)["prompts"], batch.rows(mb)["responses"],
                                   self.pad_id, self.device)
@@ -189,7 +220,7 @@ class Learner:
                     advantages = rows["advantages"].to(self.device)
                     weights = compute_combined_token_weights(
                         self.algorithm.token_weights, advantages, ent_old, mb_mask,
-                        self.vocab_size, weight_params)
+                        self.vocab_size, params)
                     if epoch == 0:
                         first_logp[mb, :width] = old.cpu()
                         first_entropy[mb, :width] = ent_old.cpu()
@@ -206,6 +237,9 @@ class Learner:
                         kl_coef=loss_cfg.kl_coef,
                         ref_logp=None if ref_logp is None else ref_logp[mb, :width].to(self.device),
                         log_ratio_clamp=loss_cfg.log_ratio_clamp, is_weights=is_weights,
+                        policy_loss=policy_loss, loss_params=loss_params,
+                        selected=None if selected is None
+                        else selected[mb, :width].to(self.device),
                     )
                     (out.loss * self.world).backward()
                     n_tok = float(mb_mask.sum())

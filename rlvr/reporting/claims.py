@@ -1,13 +1,18 @@
-"""The papers' qualitative claims, checked on finished runs: one verdict per claim, with numbers.
+"""The papers' qualitative claims, checked on finished runs with a statistical test.
 
 A claim compares one quantity of a row with that of a baseline row of the same table, over
-seeds. With d = direction x (mean_row - mean_baseline) and noise = the larger of the two rows'
-seed standard deviations, the verdict is
+seeds, in two windows side by side: the whole run and the late window (entropy: mean over all
+steps vs over the last quarter; accuracy: mean over all evaluations vs the reported checkpoint).
+Each window gets d = direction x (mean_row - mean_baseline) with a 95 % Welch interval and the
+minimum detectable effect at the seed counts used (rlvr/reporting/stats.py). The verdict is taken
+in the window the paper states (``Claim.window``):
 
-- ``shown``: d > noise (the claimed direction, beyond seed-to-seed spread);
-- ``direction only``: 0 < d <= noise (the claimed direction, within seed noise);
-- ``not shown``: -noise <= d <= 0;
-- ``contradicted``: d < -noise.
+- ``shown``: the interval excludes zero on the claimed side (and, for a claim the paper makes
+  "at every training step", the seed-mean curves are ordered as claimed at every step);
+- ``direction only``: d > 0 but the interval includes zero (or some step is out of order);
+- ``not shown``: d <= 0 and the interval includes zero;
+- ``contradicted``: the interval excludes zero on the other side;
+- ``one seed``: a side has fewer than two seeds (no interval).
 """
 
 from __future__ import annotations
@@ -17,37 +22,47 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rlvr.reporting.collect import RunRecords, mean_std
+from rlvr.reporting.collect import RunRecords
+from rlvr.reporting.stats import Difference, welch_difference
+
+WINDOWS = ("whole", "late")
 
 
-def late_entropy(run: RunRecords, selection: str) -> float:
-    """Token-mean policy entropy averaged over the last quarter of training steps."""
+def entropy_in(run: RunRecords, selection: str, window: str) -> float:
+    """Token-mean policy entropy averaged over all steps (``whole``) or the last quarter."""
     values = run.curve("train/entropy")[1]
     if not values:
         return math.nan
-    return statistics.fmean(values[-max(1, len(values) // 4):])
+    return statistics.fmean(values if window == "whole" else values[-max(1, len(values) // 4):])
 
 
-def reported_accuracy(run: RunRecords, selection: str) -> float:
-    """Evaluation average at the checkpoint the table reports (``final`` or ``best:<metric>``)."""
-    return run.selected_eval(selection)["eval/average"] if run.evals else math.nan
+def accuracy_in(run: RunRecords, selection: str, window: str) -> float:
+    """Eval average over all evaluations (``whole``) or at the reported checkpoint (``late``:
+    ``final`` or ``best:<metric>``)."""
+    if not run.evals:
+        return math.nan
+    if window == "whole":
+        return statistics.fmean(r["eval/average"] for r in run.evals)
+    return run.selected_eval(selection)["eval/average"]
 
 
-def eval_std(run: RunRecords, selection: str) -> float:
-    """Std of the evaluation average over the run's evaluations (SA-AH-GRPO's variance)."""
-    return run.eval_spread()[1]
+def eval_std_in(run: RunRecords, selection: str, window: str) -> float:
+    """Std of the eval average over the run's evaluations (SA-AH-GRPO's variance); one window."""
+    return run.eval_spread()[1] if window == "whole" else math.nan
 
 
-QUANTITIES: dict[str, Callable[[RunRecords, str], float]] = {
-    "late entropy (nats)": late_entropy,
-    "reported accuracy": reported_accuracy,
-    "std of eval average over checkpoints": eval_std,
+QUANTITIES: dict[str, Callable[[RunRecords, str, str], float]] = {
+    "entropy (nats)": entropy_in,
+    "accuracy": accuracy_in,
+    "std of eval average over checkpoints": eval_std_in,
 }
+CURVES = {"entropy (nats)": "train/entropy", "accuracy": "eval/average"}
 
 
 @dataclass(frozen=True)
 class Claim:
-    """``row`` has a larger (``direction`` +1) or smaller (-1) ``quantity`` than ``baseline``."""
+    """``row`` has a larger (``direction`` +1) or smaller (-1) ``quantity`` than ``baseline``,
+    in the ``window`` the paper states; ``every_step``: the paper says it holds at every step."""
 
     text: str
     source: str
@@ -56,49 +71,81 @@ class Claim:
     baseline: str
     quantity: str
     direction: int
+    window: str
+    every_step: bool = False
 
 
 CLAIMS = (
-    Claim("Pos-Only keeps policy entropy above REINFORCE", "AsymGRPO section 3.1", "table2",
-          "pos_only", "reinforce", "late entropy (nats)", +1),
+    Claim("Pos-Only keeps policy entropy above REINFORCE at every training step",
+          "AsymGRPO section 3.1", "table2", "pos_only", "reinforce", "entropy (nats)", +1,
+          "whole", every_step=True),
     Claim("Neg-Only drives policy entropy below REINFORCE", "AsymGRPO section 3.1", "table2",
-          "neg_only", "reinforce", "late entropy (nats)", -1),
+          "neg_only", "reinforce", "entropy (nats)", -1, "late"),
     Claim("EntDecrease (flipped positive channel) hurts accuracy vs GRPO",
-          "AsymGRPO section 3.2", "flip_test", "ent_decrease", "grpo", "reported accuracy", -1),
+          "AsymGRPO section 3.2", "flip_test", "ent_decrease", "grpo", "accuracy", -1, "late"),
     Claim("EntIncrease (flipped negative channel) hurts accuracy vs GRPO",
-          "AsymGRPO section 3.2", "flip_test", "ent_increase", "grpo", "reported accuracy", -1),
-    Claim("AsymGRPO beats GRPO", "AsymGRPO Table 2", "table2", "asym_grpo", "grpo",
-          "reported accuracy", +1),
+          "AsymGRPO section 3.2", "flip_test", "ent_increase", "grpo", "accuracy", -1, "late"),
+    Claim("AsymGRPO beats GRPO", "AsymGRPO Table 2", "table2", "asym_grpo", "grpo", "accuracy",
+          +1, "late"),
     Claim("SA-AH-GRPO trains with lower evaluation variance than GRPO", "SA-AH-GRPO abstract",
-          "sa_ah_1.5b", "sa_ah_grpo", "grpo", "std of eval average over checkpoints", -1),
+          "sa_ah_1.5b", "sa_ah_grpo", "grpo", "std of eval average over checkpoints", -1,
+          "whole"),
 )
 
 
-def verdict(row: list[float], baseline: list[float], direction: int) -> str:
-    """The verdict of the module docstring for per-seed values of the two rows (NaN values
-    ignored); with a single seed on either side there is no noise estimate, so nothing is
-    ``shown``."""
-    if not row or not baseline:
+def steps_in_direction(row: list[RunRecords], baseline: list[RunRecords], key: str,
+                       direction: int) -> tuple[int, int]:
+    """(k, K): at k of the K steps both rows logged, the seed-mean of ``key`` of ``row`` is on
+    the claimed side of the baseline's (strictly)."""
+    def seed_means(runs: list[RunRecords]) -> dict[int, float]:
+        by_step: dict[int, list[float]] = {}
+        for run in runs:
+            for step, value in zip(*run.curve(key), strict=True):
+                by_step.setdefault(step, []).append(value)
+        return {s: statistics.fmean(v) for s, v in by_step.items()}
+
+    a, b = seed_means(row), seed_means(baseline)
+    common = sorted(set(a) & set(b))
+    return sum(direction * (a[s] - b[s]) > 0 for s in common), len(common)
+
+
+def verdict(diff: Difference | None, ordered: bool = True, ran: bool = True) -> str:
+    """The module docstring's verdict of one window's ``Difference``; ``ordered``: the every-step
+    condition holds (True for claims without one)."""
+    if not ran:
         return "not run"
-    (row_mean, row_std), (base_mean, base_std) = mean_std(row), mean_std(baseline)
-    if math.isnan(row_mean) or math.isnan(base_mean):
-        return "no data"
-    d = direction * (row_mean - base_mean)
-    if min(sum(not math.isnan(v) for v in values) for values in (row, baseline)) < 2:
-        return "direction only (one seed)" if d > 0 else "not shown (one seed)"
-    noise = max(row_std, base_std)
-    if d > noise:
-        return "shown"
-    if d > 0:
-        return "direction only"
-    return "not shown" if d >= -noise else "contradicted"
+    if diff is None:
+        return "one seed"
+    if diff.low > 0:
+        return "shown" if ordered else "direction only"
+    if diff.high < 0:
+        return "contradicted"
+    return "direction only" if diff.estimate > 0 else "not shown"
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """Per-window seed values and differences of a claim, the every-step count, the verdict."""
+
+    row: dict[str, list[float]]
+    baseline: dict[str, list[float]]
+    differences: dict[str, Difference | None]
+    steps: tuple[int, int] | None
+    verdict: str
 
 
 def check(claim: Claim, runs: dict[str, list[RunRecords]], selection: str = "final"
-          ) -> tuple[list[float], list[float], str]:
-    """(row values, baseline values, verdict) of a claim on one table's finished runs, the
-    accuracy read at the table's reported checkpoint ``selection``."""
+          ) -> ClaimResult:
+    """A claim on one table's finished runs (row id -> runs), the late accuracy read at the
+    table's reported checkpoint ``selection``."""
     measure = QUANTITIES[claim.quantity]
-    row = [measure(r, selection) for r in runs.get(claim.row, [])]
-    baseline = [measure(r, selection) for r in runs.get(claim.baseline, [])]
-    return row, baseline, verdict(row, baseline, claim.direction)
+    row_runs, base_runs = runs.get(claim.row, []), runs.get(claim.baseline, [])
+    row = {w: [measure(r, selection, w) for r in row_runs] for w in WINDOWS}
+    base = {w: [measure(r, selection, w) for r in base_runs] for w in WINDOWS}
+    diffs = {w: welch_difference(row[w], base[w], claim.direction) for w in WINDOWS}
+    steps = None
+    if claim.every_step and row_runs and base_runs:
+        steps = steps_in_direction(row_runs, base_runs, CURVES[claim.quantity], claim.direction)
+    ordered = steps is None or (steps[1] > 0 and steps[0] == steps[1])
+    result = verdict(diffs[claim.window], ordered, bool(row_runs and base_runs))
+    return ClaimResult(row, base, diffs, steps, result)

@@ -7,11 +7,14 @@ import math
 import re
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from rlvr.reporting.collect import RunRecords, mean_std
+from rlvr.reporting.provenance import footer, png_metadata
 from rlvr.reporting.tables import Table
 
 _BENCH = re.compile(r"^eval/(?P<name>[^/]+)/avg@\d+$")
+_SEED = re.compile(r"^seed(?P<seed>\d+)$")
 
 
 def benchmark_columns(runs: dict[str, list[RunRecords]], selection: str) -> list[str]:
@@ -57,10 +60,42 @@ def row_values(records: list[RunRecords], columns: list[str], selection: str
     return out
 
 
+def run_seed(run: RunRecords, position: int) -> int:
+    """The seed of a run filed as ``.../seed<k>`` (the tables' layout), else its position."""
+    match = _SEED.match(run.path.name)
+    return int(match["seed"]) if match else position
+
+
+def seed_lines(table: Table, runs: dict[str, list[RunRecords]], columns: list[str],
+               selection: str, reference: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    """table.csv's lines: per row, one line per seed with that seed's values (exact floats, for
+    ``scripts/reproduce.py --check``), then its ``mean`` and ``std`` (sample) lines."""
+    names = [_BENCH.match(c)["name"] for c in columns]
+    fields = dict(zip(names, columns, strict=True)) | {
+        "average": "eval/average", "best_average": "best", "entropy": "entropy",
+        "eval_std": "eval_std"}
+    out: list[dict[str, Any]] = []
+    for row in table.rows:
+        if row.id not in runs:
+            continue
+        values = row_values(runs[row.id], columns, selection)
+        paper = reference.get(row.id, {}).get("average") or "-"
+        for i, run in enumerate(runs[row.id]):
+            out.append({"row": row.id, "label": row.label, "seed": run_seed(run, i),
+                        **{name: values[key][i] for name, key in fields.items()},
+                        "paper_average": paper})
+        for stat, index in (("mean", 0), ("std", 1)):
+            out.append({"row": row.id, "label": row.label, "seed": stat,
+                        **{name: mean_std(values[key])[index] for name, key in fields.items()},
+                        "paper_average": paper})
+    return out
+
+
 def render_table(table: Table, profile: str, runs: dict[str, list[RunRecords]],
                  reference: dict[str, dict[str, str]], out_dir: Path, command: str,
                  setting: str) -> str:
-    """Write ``table.md`` and ``table.csv`` under ``out_dir``; returns the markdown.
+    """Write ``table.md`` and ``table.csv`` (per-seed values, then mean and std) under
+    ``out_dir``, both naming the commit and ``command``; returns the markdown.
     ``setting``: what the runs were (``rlvr.reporting.setting.describe_setting``)."""
     selection = table.selection(profile)
     columns = benchmark_columns(runs, selection)
@@ -73,9 +108,8 @@ def render_table(table: Table, profile: str, runs: dict[str, list[RunRecords]],
              f"%; checkpoint: {selection}. `entropy`: token-mean policy entropy at the last step; "
              "`std of avg`: spread of the eval average over the run's checkpoints; `paper avg`: "
              "the paper's number for the row (different model and benchmarks unless the profile "
-             "is `paper`).", "",
+             "is `paper`). Per-seed values: `table.csv`.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    rows_csv = []
     for row in table.rows:
         if row.id not in runs:
             continue
@@ -87,23 +121,24 @@ def render_table(table: Table, profile: str, runs: dict[str, list[RunRecords]],
                  "-" if math.isnan(entropy_mean) else f"{entropy_mean:.3f}",
                  _cell(values["eval_std"]), paper]
         lines.append("| " + " | ".join(cells) + " |")
-        rows_csv.append({"row": row.id, "label": row.label, "seeds": len(runs[row.id]),
-                         **{n: mean_std(values[c])[0] for n, c in zip(names, columns,
-                                                                       strict=True)},
-                         "average": mean_std(values["eval/average"])[0],
-                         "average_std": mean_std(values["eval/average"])[1],
-                         "best_average": mean_std(values["best"])[0],
-                         "entropy": entropy_mean, "paper_average": paper})
-    lines += ["", f"Command: `{command}`"]
+    lines += ["", footer(command)]
     markdown = "\n".join(lines) + "\n"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "table.md").write_text(markdown)
+    rows_csv = seed_lines(table, runs, columns, selection, reference)
     if rows_csv:
         with (out_dir / "table.csv").open("w", newline="") as f:
+            f.write(f"# {footer(command)}\n")
             writer = csv.DictWriter(f, fieldnames=list(rows_csv[0]))
             writer.writeheader()
             writer.writerows(rows_csv)
     return markdown
+
+
+def read_seed_lines(path: Path) -> list[dict[str, str]]:
+    """table.csv's lines (``seed_lines``), skipping its provenance comment."""
+    with path.open() as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
 
 
 CURVES = (("eval/average", "held-out accuracy (eval average)"),
@@ -122,10 +157,10 @@ def seed_band(curves: list[list[float]]) -> tuple[list[float], list[float], list
 
 
 def plot_curves(table: Table, profile: str, runs: dict[str, list[RunRecords]], out_dir: Path,
-                setting: str) -> list[Path]:
+                setting: str, command: str) -> list[Path]:
     """One PNG per curve: each row's seed mean against the step, with the band from the
     lowest to the highest seed when a row has several; titled with the table, the profile and
-    ``setting`` (what the runs were)."""
+    ``setting`` (what the runs were); the commit and ``command`` are in its text metadata."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -155,7 +190,7 @@ def plot_curves(table: Table, profile: str, runs: dict[str, list[RunRecords]], o
         ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()
         path = out_dir / f"{key.replace('/', '_')}.png"
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=120, metadata=png_metadata(command))
         plt.close(fig)
         written.append(path)
     return written

@@ -9,8 +9,10 @@ import torch
 from rlvr.algorithms.advantages import (
     ADVANTAGE_ESTIMATORS,
     compute_advantages,
+    estimator_rewards,
     validate_advantage_params,
 )
+from rlvr.algorithms.parts import ScheduleSet
 
 G = 8
 ALL_PATTERNS = torch.tensor(list(itertools.product([0.0, 1.0], repeat=G)))  # [256, 8]
@@ -177,7 +179,7 @@ def test_output_dtype_follows_rewards():
     ("grpo", {"eps": -1.0}, r"eps must be >= 0, got -1\.0"),
     ("grpo", {"std_ddof": 2}, r"std_ddof must be one of \[0, 1\], got 2"),
     ("grpo", {"beta_pos": 0.5}, r"unknown: \['beta_pos'\]"),
-    ("nope", {}, r"unknown advantage estimator 'nope'; known: \['asym', 'dr_grpo'"),
+    ("nope", {}, r"unknown advantage estimator 'nope'; known: \['asym', 'asym_adaptive'"),
 ])
 def test_invalid_parameters_name_the_problem(name, params, message):
     with pytest.raises(ValueError, match=message):
@@ -187,7 +189,54 @@ def test_invalid_parameters_name_the_problem(name, params, message):
 
 
 def test_rewards_must_be_a_binary_matrix():
-    with pytest.raises(ValueError, match="0 or 1"):
-        compute_advantages("grpo", torch.tensor([[0.5, 1.0]]))
+    for name in ("asym", "reinforce", "ent_decrease", "asym_adaptive"):
+        with pytest.raises(ValueError, match="0 or 1"):
+            compute_advantages(name, torch.tensor([[0.5, 1.0, 0.0]]))
+    with pytest.raises(ValueError, match="finite"):
+        compute_advantages("grpo", torch.tensor([[math.inf, 1.0]]))
     with pytest.raises(ValueError, match=r"\[N, G\]"):
         compute_advantages("grpo", torch.tensor([1.0, 0.0]))
+
+
+def test_rloo_is_the_leave_one_out_baseline_on_every_pattern():
+    got = compute_advantages("rloo", ALL_PATTERNS.double())
+    for row, adv in zip(ALL_PATTERNS.tolist(), got.tolist(), strict=True):
+        for i, r_i in enumerate(row):
+            others = [r for j, r in enumerate(row) if j != i]
+            assert adv[i] == pytest.approx(r_i - sum(others) / (G - 1), abs=1e-12)
+
+
+def test_shaped_estimators_take_continuous_rewards_and_binary_ones_the_correctness():
+    shaped = torch.tensor([[1.0, 0.75, -0.5, 0.0]], dtype=torch.float64)
+    correct = torch.tensor([[1.0, 1.0, 0.0, 0.0]], dtype=torch.float64)
+    # rloo on (1, 0.75, -0.5, 0): mean 0.3125, A = 4/3 (r - mean)
+    expected = torch.tensor([[0.9166666666666666, 0.5833333333333334, -1.0833333333333333,
+                              -0.4166666666666667]], dtype=torch.float64)
+    torch.testing.assert_close(
+        compute_advantages("rloo", estimator_rewards("rloo", correct, shaped)), expected)
+    assert estimator_rewards("asym", correct, shaped) is correct
+    assert estimator_rewards("grpo", correct, shaped) is shaped
+
+
+def test_asym_adaptive_betas_follow_the_entropy_rule_and_clip():
+    schedules = ScheduleSet([(ADVANTAGE_ESTIMATORS, "asym_adaptive", {"beta_step": 0.05})])
+    seen = []
+    for entropy in [0.1, 0.1, 0.3, 0.2, 0.05, 0.05, 0.05]:
+        seen.append((schedules.now(0.0)["beta_pos"], schedules.now(0.0)["beta_neg"]))
+        schedules.advance(entropy)
+    seen.append((schedules.now(0.0)["beta_pos"], schedules.now(0.0)["beta_neg"]))
+    # H < 0.2: pos +0.05, neg -0.05 (clipped to [0, 1]); H >= 0.2: the reverse
+    expected = [(0.9, 0.4), (0.95, 0.35), (1.0, 0.3), (0.95, 0.35), (0.9, 0.4), (0.95, 0.35),
+                (1.0, 0.3), (1.0, 0.25)]
+    assert seen == [pytest.approx(e) for e in expected]
+    assert schedules.metrics(schedules.now(0.0)) == pytest.approx(
+        {"algorithm/beta_pos": 1.0, "algorithm/beta_neg": 0.25})
+
+
+def test_asym_adaptive_advantages_are_asym_at_the_current_betas():
+    got = compute_advantages("asym_adaptive", MIXED.double(), beta_pos=0.7, beta_neg=0.2)
+    p = MIXED.double().mean(1, keepdim=True)
+    expected = torch.where(MIXED == 1, ((1 - p) / p) ** 0.7, -(p / (1 - p)) ** 0.2)
+    torch.testing.assert_close(got, expected)
+    with pytest.raises(ValueError, match=r"beta_pos must be in \[0, 0\.5\]"):
+        validate_advantage_params("asym_adaptive", {"beta_max": 0.5})

@@ -6,14 +6,11 @@ import pytest
 import torch
 
 from rlvr.algorithms.losses import LossNormalizer, compute_policy_loss
+from rlvr.algorithms.parts import ScheduleSet
 from rlvr.algorithms.weights import (
     TOKEN_WEIGHTS,
-    LambdaScheduleState,
     compute_combined_token_weights,
     compute_token_weights,
-    current_lambda,
-    initial_lambda_state,
-    next_lambda_state,
     validate_weight_params,
 )
 
@@ -147,54 +144,63 @@ def test_weights_compose_by_product_and_get_only_their_own_parameters():
                        torch.ones(2, 4))
 
 
+def _lambda(params) -> ScheduleSet:
+    """pos_reweight's schedule alone, composed with SA-AH's alpha (which it must ignore)."""
+    return ScheduleSet([(TOKEN_WEIGHTS, "sa_ah", params), (TOKEN_WEIGHTS, "pos_reweight", params)])
+
+
 @pytest.mark.parametrize("progress,expected", [(0.0, 0.0), (0.25, 0.0), (0.5, 0.0), (0.75, 0.5),
                                                (1.0, 1.0)])
 def test_stage_schedule(progress, expected):
-    params = {"schedule": "stage"}
-    state = initial_lambda_state(params)
-    assert current_lambda(state, params, progress) == pytest.approx(expected, abs=1e-15)
+    value = _lambda({"schedule": "stage", "alpha": 0.5}).now(progress)["lambda_value"]
+    assert value == pytest.approx(expected, abs=1e-15)
 
 
 @pytest.mark.parametrize("progress", [0.0, 0.3, 0.75, 1.0])
 def test_linear_schedule_is_progress(progress):
-    params = {"schedule": "linear"}
-    assert current_lambda(initial_lambda_state(params), params, progress) == progress
+    assert _lambda({"schedule": "linear"}).now(progress) == {"lambda_value": progress}
 
 
 def test_constant_schedule_and_progress_range():
-    params = {"schedule": "constant", "lambda_value": 0.4}
-    assert current_lambda(initial_lambda_state(params), params, 0.9) == 0.4
+    schedules = _lambda({"schedule": "constant", "lambda_value": 0.4})
+    assert schedules.now(0.9) == {"lambda_value": 0.4}
+    assert schedules.metrics(schedules.now(0.9)) == {"weights/lambda": 0.4}
     with pytest.raises(ValueError, match="progress must be in"):
-        current_lambda(initial_lambda_state(params), params, 1.5)
+        schedules.now(1.5)
 
 
 def test_entropy_guided_schedule_from_an_entropy_series():
-    params = {"schedule": "entropy_guided"}  # delta 0.2, Delta 0.05, lambda_0 0
-    state = initial_lambda_state(params)
+    schedules = _lambda({"schedule": "entropy_guided"})  # delta 0.2, Delta 0.05, lambda_0 0
     seen = []
     for entropy in [0.5, 0.3, 0.1, 0.1, 0.1, 0.25, 0.19, 0.2]:
-        seen.append(current_lambda(state, params, 0.0))
-        state = next_lambda_state(state, params, entropy)
-    seen.append(current_lambda(state, params, 0.0))
+        seen.append(schedules.now(0.0)["lambda_value"])
+        schedules.advance(entropy)
+    seen.append(schedules.now(0.0)["lambda_value"])
     # +, +, -, -, - (clipped at 0), +, -, + (0.2 is not < 0.2)
     assert seen == pytest.approx([0.0, 0.05, 0.10, 0.05, 0.0, 0.0, 0.05, 0.0, 0.05])
 
 
 def test_entropy_guided_schedule_clips_at_one_with_custom_parameters():
-    params = {"schedule": "entropy_guided", "lambda_init": 0.9, "lambda_step": 0.25,
-              "entropy_threshold": 1.0}
-    state = initial_lambda_state(params)
-    assert state.value == 0.9
-    state = next_lambda_state(state, params, 2.0)
-    assert state.value == 1.0
-    state = next_lambda_state(state, params, 0.5)
-    assert state.value == 0.75
+    schedules = _lambda({"schedule": "entropy_guided", "lambda_init": 0.9, "lambda_step": 0.25,
+                         "entropy_threshold": 1.0})
+    assert schedules.states == {"pos_reweight": {"lambda_value": 0.9}}
+    schedules.advance(2.0)
+    assert schedules.states["pos_reweight"]["lambda_value"] == 1.0
+    schedules.advance(0.5)
+    assert schedules.states["pos_reweight"]["lambda_value"] == 0.75
 
 
-def test_lambda_state_round_trips_and_other_schedules_keep_it():
-    state = LambdaScheduleState(0.35)
-    assert LambdaScheduleState.from_dict(state.to_dict()) == state
-    assert next_lambda_state(state, {"schedule": "stage"}, 0.0) is state
+def test_schedule_state_round_trips_and_other_schedules_keep_it():
+    schedules = _lambda({"schedule": "entropy_guided"})
+    schedules.advance(1.0)
+    restored = _lambda({"schedule": "entropy_guided"})
+    restored.load_state_dict(schedules.state_dict())
+    assert restored.now(0.0) == {"lambda_value": 0.05}
+    stage = _lambda({"schedule": "stage"})
+    stage.advance(0.0)
+    assert stage.states == {"pos_reweight": {"lambda_value": 0.0}}
+    with pytest.raises(ValueError, match="do not match"):
+        stage.load_state_dict({"asym_adaptive": {"beta_pos": 0.9}})
 
 
 @pytest.mark.parametrize("name,params,message", [

@@ -123,3 +123,29 @@ def test_plan_micro_batches_respects_rows_and_token_budget():
     assert sorted(i for mb in plan for i in mb) == list(range(6))
     for mb in plan:
         assert len(mb) == 1 or len(mb) * max(lengths[i] for i in mb) <= 18
+
+
+@pytest.mark.parametrize("policy_loss,params", [
+    ("clip_cov", {"cov_fraction": 0.3, "cov_low": -100.0, "cov_high": 100.0}),
+    ("kl_cov", {"cov_fraction": 0.3, "kl_cov_coef": 1.0}),
+])
+def test_covariance_losses_select_over_the_whole_mini_batch(policy_loss, params):
+    """Selection over the mini-batch, not per micro-batch: the same gradient with micro-batches
+    of 1 row as with one micro-batch, and the selected fraction is the mini-batch's."""
+    batch = _batch(rows=8, seed=5)
+    algorithm = AlgorithmConfig(policy_loss=policy_loss, **params)
+
+    def learner(micro):
+        return Learner(_model(), LearnerConfig(lr=1e-2, grad_clip=1e9, micro_batch_size=micro),
+                       algorithm, vocab_size=V, pad_id=0, temperature=0.7, max_new_tokens=8,
+                       total_steps=10, tis_cap=None, seed=0)
+
+    whole, split = learner(64), learner(1)
+    grads = [_accumulated_grads(x, batch) for x in (whole, split)]
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-7, rtol=1e-5)
+    tokens = float(batch.response_mask.sum())
+    result = _learner(_model()).update  # a plain update logs no selection
+    assert "loss/cov_selected_frac" not in result(batch, {}).metrics
+    metrics = learner(1).update(batch, params).metrics
+    assert metrics["loss/cov_selected_frac"] == pytest.approx(int(0.3 * tokens) / tokens)

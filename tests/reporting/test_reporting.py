@@ -1,6 +1,7 @@
 """Tables and heatmaps from synthetic run directories, checked against hand-computed values."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,15 @@ from hydra import compose, initialize_config_dir
 from rlvr.config import register_schema, validate
 from rlvr.reporting.claims import CLAIMS, check, verdict
 from rlvr.reporting.collect import RunRecords, finished_runs, is_finished, mean_std
-from rlvr.reporting.render import load_reference, plot_curves, render_table, seed_band
+from rlvr.reporting.render import (
+    load_reference,
+    plot_curves,
+    read_seed_lines,
+    render_table,
+    seed_band,
+)
 from rlvr.reporting.setting import describe_setting
+from rlvr.reporting.stats import seeds_needed, t_quantile, welch_difference
 from rlvr.reporting.tables import TABLES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,8 +83,15 @@ def test_table_reports_seed_mean_and_std_next_to_the_paper(tmp_path):
     assert cells[1] == "80.0 ± 14.1"
     assert cells[3] == "50.0 ± 0.0"
     assert cells[-1] == "56.50", "the paper's GRPO average"
-    assert (tmp_path / "out" / "table.csv").exists()
-    assert {p.name for p in plot_curves(table, "tiny", runs, tmp_path / "out", "setting")} == {
+    lines = read_seed_lines(tmp_path / "out" / "table.csv")
+    assert [(x["row"], x["seed"]) for x in lines] == [("grpo", "0"), ("grpo", "1"),
+                                                       ("grpo", "mean"), ("grpo", "std")]
+    assert [float(x["math500"]) for x in lines] == [0.7, 0.9, 0.8, pytest.approx(0.1414213562)]
+    assert float(lines[1]["average"]) == 0.5 and float(lines[1]["entropy"]) == 0.2
+    assert (tmp_path / "out" / "table.csv").read_text().startswith("# Commit: `")
+    assert "Commit: `" in markdown.splitlines()[-1]
+    assert {p.name for p in plot_curves(table, "tiny", runs, tmp_path / "out", "setting",
+                                        "cmd")} == {
         "eval_average.png", "train_entropy.png", "adv_none_solved.png", "adv_all_solved.png"}
 
 
@@ -116,30 +131,62 @@ def test_beta_heatmap_averages_seeds_per_cell(tmp_path):
     assert rows[1:] == ["0.5,0.5,1,0.3", "0.9,0.4,2,0.5"]
 
 
+@pytest.mark.parametrize("p,df,expected", [
+    (0.975, 2, 4.302653), (0.975, 4, 2.776445), (0.975, 10, 2.228139), (0.8, 4, 0.940965),
+    (0.8, 8, 0.888889), (0.025, 4, -2.776445), (0.975, 1, 12.706205),
+])
+def test_t_quantiles_match_the_printed_tables(p, df, expected):
+    assert t_quantile(p, df) == pytest.approx(expected, abs=2e-6)
+
+
+def test_welch_interval_and_mde_against_the_hand_computed_values():
+    # equal n and variances: se = sqrt(1/3 + 1/3), df = 4 (Welch-Satterthwaite)
+    diff = welch_difference([1.0, 2.0, 3.0], [0.0, 1.0, 2.0], +1)
+    se = math.sqrt(2 / 3)
+    assert diff.estimate == pytest.approx(1.0)
+    assert (diff.low, diff.high) == pytest.approx((1 - 2.776445 * se, 1 + 2.776445 * se),
+                                                  abs=1e-5)
+    assert diff.mde == pytest.approx((2.776445 + 0.940965) * se, abs=1e-5)
+    assert welch_difference([1.0, 2.0, 3.0], [0.0, 1.0, 2.0], -1).estimate == -1.0
+    assert welch_difference([0.9], [0.5, 0.5]) is None
+    assert welch_difference([0.9, math.nan], [0.5, 0.6]) is None
+
+
+def test_seeds_needed_for_a_two_point_difference():
+    # std 1 point, effect 2 points: n = 5 gives (2.306 + 0.889) sqrt(2/5) = 2.02 > 2,
+    # n = 6 gives (2.228 + 0.879) sqrt(2/6) = 1.79 <= 2
+    assert seeds_needed(0.01, 0.02) == 6
+    assert seeds_needed(10.0, 0.02, limit=50) is None
+
+
 @pytest.mark.parametrize("row,baseline,direction,expected", [
-    ([0.50, 0.52], [0.40, 0.41], +1, "shown"),           # d = 0.105 > noise 0.0141
-    ([0.50, 0.60], [0.48, 0.50], +1, "direction only"),  # d = 0.06 <= noise 0.0707
-    ([0.40, 0.41], [0.50, 0.52], +1, "contradicted"),
-    ([0.40, 0.41], [0.50, 0.52], -1, "shown"),
-    ([0.45, 0.55], [0.50, 0.52], +1, "not shown"),       # d = -0.01, noise 0.0707
-    ([], [0.5], +1, "not run"),
-    ([0.9], [0.5], +1, "direction only (one seed)"),  # no noise estimate from one seed
-    ([0.9, float("nan")], [0.5, 0.5], +1, "direction only (one seed)"),
-    ([float("nan")], [0.5], +1, "no data"),
+    ([0.50, 0.52, 0.51], [0.40, 0.41, 0.42], +1, "shown"),
+    ([0.50, 0.60], [0.48, 0.50], +1, "direction only"),  # d = 0.06, interval includes 0
+    ([0.40, 0.41, 0.42], [0.50, 0.52, 0.51], +1, "contradicted"),
+    ([0.40, 0.41, 0.42], [0.50, 0.52, 0.51], -1, "shown"),
+    ([0.45, 0.55], [0.50, 0.52], +1, "not shown"),       # d = -0.01
+    ([0.9], [0.5, 0.6], +1, "one seed"),
 ])
 def test_claim_verdicts(row, baseline, direction, expected):
-    assert verdict(row, baseline, direction) == expected
+    assert verdict(welch_difference(row, baseline, direction)) == expected
 
 
-def test_claims_read_the_filed_runs(tmp_path):
+@pytest.mark.parametrize("first_reinforce,expected,steps", [(0.9, "direction only", (3, 4)),
+                                                            (0.85, "shown", (4, 4))])
+def test_every_step_claim_needs_every_step_in_order(tmp_path, first_reinforce, expected, steps):
     table = TABLES["table2"]
     rows = {row.id: row for row in table.rows}
-    for row, entropy in (("pos_only", [0.9, 0.8, 0.7, 0.6]), ("reinforce", [0.9, 0.5, 0.4, 0.3])):
-        for seed in (0, 1, 2):
+    curves = {"pos_only": [[0.9, 0.8, 0.7, 0.6], [0.9, 0.81, 0.72, 0.62]],
+              "reinforce": [[first_reinforce, 0.5, 0.4, 0.3], [first_reinforce, 0.52, 0.41, 0.3]]}
+    for row, entropies in curves.items():
+        for seed, entropy in enumerate(entropies):
             _write_run(table.run_dir(tmp_path, "tiny", rows[row], seed),
                        [(i, 0.2, 0.2) for i in range(4)], entropy)
-    runs = finished_runs(table, "tiny", tmp_path)
+    runs = finished_runs(table, "tiny", tmp_path, seeds=[0, 1])
     claim = next(c for c in CLAIMS if c.row == "pos_only")
-    row, baseline, result = check(claim, runs)
-    assert row == [0.6] * 3 and baseline == [0.3] * 3  # last quarter of 4 steps: the last one
-    assert result == "shown"
+    result = check(claim, runs)
+    assert result.row["late"] == [0.6, 0.62]  # last quarter of 4 steps: the last one
+    assert result.row["whole"] == pytest.approx([0.75, 0.7625])
+    assert result.steps == steps
+    assert result.differences["whole"].low > 0
+    assert result.verdict == expected
