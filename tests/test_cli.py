@@ -68,7 +68,7 @@ def _first_error(capsys, *overrides: str, config: str = "config") -> tuple[int, 
 
 @pytest.mark.parametrize("overrides,line", [
     (["algorithm=nope"], "error: algorithm=nope: no such option; valid options: ah_grpo, "
-                         "asym_grpo, asym_sym,"),
+                         "asym_adaptive, asym_grpo, asym_sym,"),
     (["experiment=nope"], "error: experiment=nope: no such option; valid options: beta_grid,"),
     (["learner.lrate=1e-5"], "error: learner.lrate: no such key"),
     (["data.dir=/tmp"], "error: data.dir=/tmp is not read by data=arith"),
