@@ -36,7 +36,7 @@ from rlvr.data.datasets import load_problems
 from rlvr.data.prompts import PromptStream, encode_prompts
 from rlvr.evaluation.runner import EvalBenchmark, evaluate
 from rlvr.learner import distributed
-from rlvr.learner.learner import Learner, TrainBatch
+from rlvr.learner.learner import Learner, TrainBatch, UpdateResult
 from rlvr.learner.policy import is_lora, load_policy
 from rlvr.models import resolve_model_path
 from rlvr.rewards import score_batch
@@ -84,9 +84,10 @@ def build_engine(run: RunConfig, model_path: str, policy: torch.nn.Module, token
                       on_cpu=device.type == "cpu")
 
 
-def to_train_batch(prompts: list[list[int]], rollouts: Rollouts, advantages: torch.Tensor
-                   ) -> TrainBatch:
-    """The learner's view of a step: response-aligned [B, T] tensors, zero-padded."""
+def to_train_batch(prompts: list[list[int]], rollouts: Rollouts, advantages: torch.Tensor,
+                   global_rows: list[int] | None = None) -> TrainBatch:
+    """The learner's view of a step: response-aligned [B, T] tensors, zero-padded;
+    ``global_rows``: each row's index in the step's batch over all ranks (None: all of it)."""
     lengths = [len(r) for r in rollouts.response_ids]
     width = max(lengths)
     return TrainBatch(
@@ -96,7 +97,14 @@ def to_train_batch(prompts: list[list[int]], rollouts: Rollouts, advantages: tor
                                        for row in rollouts.logprobs]),
         response_mask=(torch.arange(width) < torch.tensor(lengths)[:, None]).float(),
         advantages=advantages.flatten(),
+        global_rows=global_rows,
     )
+
+
+def data_parallel_rows(rank: int, world: int, num_prompts: int, n: int) -> list[int]:
+    """Global row indices of the rollouts of rank ``rank``, which gets prompts
+    ``rank, rank + world, ...`` of a step's ``num_prompts`` (n rollouts each, in group order)."""
+    return [p * n + g for p in range(rank, num_prompts, world) for g in range(n)]
 
 
 def _eval_benchmarks(run: RunConfig, tokenizer) -> list[EvalBenchmark]:
@@ -165,8 +173,8 @@ class Trainer:
         self.owns_engine = engine is None
         self.engine = engine or build_engine(run, self.model_path, self.policy, self.tokenizer,
                                              eos_ids, self._max_model_len(), self.device)
-        if checkpoint is not None or not self.owns_engine:
-            self.engine.sync_weights(self.policy)
+        # step-0 rollouts come from the learner's weights, whatever the engine loaded
+        self.engine.sync_weights(self.policy)
         self.sink = MetricsSink(
             self.run_dir, run.logger, resolved_config, name=self.run_dir.name,
             group=run.experiment_name, tags=[algo.name, Path(run.model.path).name],
@@ -202,12 +210,16 @@ class Trainer:
             answers = [self.problems[i].answer for i in batch_idx for _ in range(n)]
             rewards = torch.tensor(score_batch(rollouts.texts, answers)).view(-1, n)
         advantages = compute_advantages(algo.advantage, rewards, **algo.advantage_params())
-        batch = to_train_batch([p for p in step_prompts for _ in range(n)], rollouts, advantages)
+        batch = to_train_batch(
+            [p for p in step_prompts for _ in range(n)], rollouts, advantages,
+            data_parallel_rows(self.rank, self.world, run.prompts_per_step, n))
         weight_params = algo.weight_params()
         if self.uses_lambda:
             progress = step / max(1, run.total_steps - 1)
             weight_params["lambda_value"] = current_lambda(self.lambda_state, weight_params,
                                                            progress)
+        # wake -> sync -> generate (VLLMEngine's docstring): the engine sleeps while the
+        # learner runs and gets the new weights before it generates again
         self.engine.sleep()
         with timer("update"):
             result = self.learner.update(batch, weight_params)
@@ -215,47 +227,41 @@ class Trainer:
         if run.logprob_gain_every and step % run.logprob_gain_every == 0:
             with timer("logprob_gain"):
                 after = self.learner.sequence_logprobs(batch)
-            metrics["diag/logprob_gain_correct"] = diagnostics.logprob_gain(
-                result.seq_logp, after, rewards.flatten())
+            metrics["diag/logprob_gain_correct"] = diagnostics.logprob_gain(*(
+                distributed.gather_rows(t) for t in (result.seq_logp, after, rewards.flatten())))
         self.engine.wake_up()
         with timer("sync"):
             self.engine.sync_weights(self.policy)
 
-        mask = batch.response_mask
-        entropy_mean = float((result.entropy * mask).sum() / mask.sum())
-        metrics["train/entropy"] = entropy_mean
-        if self.world > 1:
-            metrics["adv/reward_mean_all_ranks"] = distributed.all_reduce(
-                float(rewards.sum())) / distributed.all_reduce(rewards.numel())
-        metrics.update({f"adv/{k}": v for k, v in
-                        diagnostics.channel_stats(advantages, rewards).items()})
-        metrics["diag/kappa"] = diagnostics.kappa(rewards, result.seq_logp.view_as(rewards))
-        if algo.token_weights:
-            metrics.update({f"weights/{k}": v for k, v in diagnostics.token_weight_stats(
-                result.token_weights, mask, batch.advantages).items()})
-        lengths = torch.tensor([len(r) for r in rollouts.response_ids])
-        metrics.update({f"response/{k}": v for k, v in diagnostics.length_stats(
-            lengths, torch.tensor(rollouts.truncated)).items()})
+        metrics.update(step_diagnostics(batch, rewards, advantages, result, rollouts,
+                                        bool(algo.token_weights)))
         if self.uses_lambda:
             metrics["weights/lambda"] = weight_params["lambda_value"]
-            self.lambda_state = next_lambda_state(self.lambda_state, weight_params, entropy_mean)
-        step_seconds = time.perf_counter() - step_start
-        metrics.update({f"time/{k}": v for k, v in timer.seconds.items()})
+            self.lambda_state = next_lambda_state(self.lambda_state, weight_params,
+                                                  metrics["train/entropy"])
+        step_seconds = distributed.all_reduce(time.perf_counter() - step_start, op="max")
+        metrics.update({f"time/{k}": distributed.all_reduce(v, op="max")
+                        for k, v in timer.seconds.items()})
         metrics["time/step"] = step_seconds
         metrics["time/elapsed"] = time.perf_counter() - self.started
-        metrics["throughput/tokens_per_s"] = float(lengths.sum()) / step_seconds
-        metrics["throughput/gen_tokens_per_s"] = float(lengths.sum()) / timer.seconds["generate"]
+        tokens = distributed.all_reduce(float(sum(map(len, rollouts.response_ids))))
+        metrics["throughput/tokens_per_s"] = tokens / step_seconds
+        metrics["throughput/gen_tokens_per_s"] = tokens / metrics["time/generate"]
         self.last_step_samples = (batch_idx, rollouts, answers, rewards)
         return metrics
 
     def evaluate(self, step: int) -> dict[str, float]:
-        """Evaluate on every configured benchmark and log the result at ``step``."""
-        metrics = evaluate(self.engine, self.eval_benchmarks, step=step,
-                           out_dir=self.run_dir / "eval",
-                           default_max_new_tokens=self.run.rollout.max_new_tokens,
-                           pass_ks=self.run.eval.pass_k, seed=self.run.seed + 7919 * step)
-        metrics["time/elapsed"] = time.perf_counter() - self.started
-        self.sink.log(step, metrics)
+        """Evaluate on every configured benchmark (rank 0) and log the result at ``step``; every
+        rank gets the result, so the run state (eval history) is the same on all ranks."""
+        metrics: dict[str, float] = {}
+        if self.rank == 0:
+            metrics = evaluate(self.engine, self.eval_benchmarks, step=step,
+                               out_dir=self.run_dir / "eval",
+                               default_max_new_tokens=self.run.rollout.max_new_tokens,
+                               pass_ks=self.run.eval.pass_k, seed=self.run.seed + 7919 * step)
+            metrics["time/elapsed"] = time.perf_counter() - self.started
+            self.sink.log(step, metrics)
+        metrics = distributed.from_rank0(metrics)
         self.last_eval = metrics
         self.eval_history.append((step, metrics["eval/average"]))
         return metrics
@@ -278,7 +284,7 @@ class Trainer:
         """Train from the start (or the restored checkpoint) to ``total_steps``; returns the
         final evaluation metrics."""
         run = self.run
-        evaluates = self.rank == 0 and bool(self.eval_benchmarks)
+        evaluates = bool(self.eval_benchmarks)
         if self.start_step == 0 and run.eval.at_start and evaluates:
             self.evaluate(0)
         bar = tqdm(range(self.start_step, run.total_steps), initial=self.start_step,
@@ -317,6 +323,32 @@ def train(run: RunConfig, resolved_config: dict[str, Any]) -> dict[str, float]:
         return trainer.fit()
     finally:
         trainer.close()
+
+
+def step_diagnostics(batch: TrainBatch, rewards: torch.Tensor, advantages: torch.Tensor,
+                     result: UpdateResult, rollouts: Rollouts, token_weights: bool
+                     ) -> dict[str, float]:
+    """The per-step diagnostics (METHODS.md section 4) of the global batch: each rank's rows are
+    gathered (``distributed.gather_rows``) before the statistics, so every rank, and a single
+    process on the same batch, gets the same values.
+
+    rewards, advantages [N, G] of this rank; ``result``: the learner's pre-update statistics.
+    """
+    gather = distributed.gather_rows
+    mask = batch.response_mask
+    all_rewards = gather(rewards)
+    metrics = {"train/entropy": distributed.token_mean(result.entropy, mask)}
+    metrics.update({f"adv/{k}": v for k, v in
+                    diagnostics.channel_stats(gather(advantages), all_rewards).items()})
+    metrics["diag/kappa"] = diagnostics.kappa(all_rewards,
+                                              gather(result.seq_logp.view_as(rewards)))
+    if token_weights:
+        metrics.update({f"weights/{k}": v for k, v in diagnostics.token_weight_stats(
+            gather(result.token_weights), gather(mask), gather(batch.advantages)).items()})
+    lengths = torch.tensor([len(r) for r in rollouts.response_ids])
+    metrics.update({f"response/{k}": v for k, v in diagnostics.length_stats(
+        gather(lengths), gather(torch.tensor(rollouts.truncated))).items()})
+    return metrics
 
 
 def run_summary(eval_history: list[tuple[int, float]], last_eval: dict[str, float]
