@@ -81,7 +81,8 @@ def build_engine(run: RunConfig, model_path: str, policy: torch.nn.Module, token
 
     return VLLMEngine(model_path, run.rollout, dtype=run.model.dtype, max_model_len=max_model_len,
                       seed=run.seed, lora_rank=run.learner.lora.r if is_lora(policy) else None,
-                      on_cpu=device.type == "cpu")
+                      on_cpu=device.type == "cpu", revision=run.model.revision,
+                      trust_remote_code=run.model.trust_remote_code)
 
 
 def to_train_batch(prompts: list[list[int]], rollouts: Rollouts, advantages: torch.Tensor,
