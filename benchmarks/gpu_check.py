@@ -67,7 +67,7 @@ SAMPLE = 4096
 
 def _weight_sample(policy: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The first ``SAMPLE`` elements of every trainable tensor, as float32 on the CPU."""
-    return {name: p.detach().flatten()[:SAMPLE].float().cpu()
+    return {name: p.detach().flatten()[:SAMPLE].float().cpu().clone()
             for name, p in policy.named_parameters() if p.requires_grad}
 
 

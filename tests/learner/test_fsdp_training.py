@@ -120,9 +120,12 @@ def test_two_rank_run_matches_one_process(tmp_path, tiny_model_dir, case):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("learner", ["full", "lora"])
 def test_fsdp_checkpoint_kill_and_resume_matches_one_uninterrupted_process(tmp_path,
-                                                                          tiny_model_dir):
-    overrides = ["total_steps=4", "checkpoint_every=2", "learner.mini_batches=2"]
+                                                                          tiny_model_dir,
+                                                                          learner):
+    overrides = ["total_steps=4", "checkpoint_every=2", "learner.mini_batches=2",
+                 f"learner={learner}"]
     _single(tmp_path / "single", tiny_model_dir, *overrides)
     killed = _sharded(tmp_path / "fsdp", tiny_model_dir, *overrides, check=False,
                       RLVR_KILL_AFTER="2")
