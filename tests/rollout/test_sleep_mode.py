@@ -65,8 +65,8 @@ def _engine(lora_rank=None, **rollout):
     from rlvr.rollout.vllm_engine import VLLMEngine
 
     return VLLMEngine("model", RolloutConfig(sleep_mode=True, **rollout), dtype="float32",
-                      max_model_len=64, seed=0, lora_rank=lora_rank, revision="r1",
-                      trust_remote_code=True)
+                      max_model_len=64, seed=0, lora_rank=lora_rank, on_cpu=False,
+                      revision="r1", trust_remote_code=True)
 
 
 def test_full_fine_tune_sleeps_at_level_2_and_generates_only_after_the_sync(fake_vllm):
@@ -105,6 +105,15 @@ def test_lora_adapter_sleeps_at_level_1_keeping_the_base(fake_vllm):
 
 def test_merged_lora_sleeps_at_level_2(fake_vllm):
     assert _engine(lora_rank=8, lora_sync="merged").sleep_level == 2
+
+
+def test_sleep_mode_on_cpu_is_a_config_error(fake_vllm):
+    from rlvr.config import ConfigError
+    from rlvr.rollout.vllm_engine import VLLMEngine
+
+    with pytest.raises(ConfigError, match=r"rollout\.sleep_mode"):
+        VLLMEngine("model", RolloutConfig(sleep_mode=True), dtype="float32", max_model_len=64,
+                   seed=0, on_cpu=True)
 
 
 def test_without_sleep_mode_the_engine_never_sleeps(fake_vllm):
