@@ -16,7 +16,7 @@ WORKER = Path(__file__).with_name("fsdp_train.py")
 REPO = Path(__file__).resolve().parents[2]
 TOLERANCE = 1e-5
 PER_RANK = ("time/", "throughput/")
-PORTS = iter(range(29581, 29600))
+PORTS = iter(range(29601, 29620))
 
 
 def _env(**extra: str) -> dict[str, str]:
