@@ -76,7 +76,7 @@ def build_engine(run: RunConfig, model_path: str, policy: torch.nn.Module, token
     if run.rollout.engine == "hf":
         from rlvr.rollout.hf_engine import HFEngine
 
-        return HFEngine(policy, tokenizer, eos_ids)
+        return HFEngine(policy, tokenizer, eos_ids, dtype=run.model.dtype)
     from rlvr.rollout.vllm_engine import VLLMEngine
 
     return VLLMEngine(model_path, run.rollout, dtype=run.model.dtype, max_model_len=max_model_len,
@@ -144,7 +144,7 @@ class Trainer:
             vocab_size=self.policy.get_output_embeddings().weight.shape[0],
             pad_id=self.tokenizer.pad_token_id, temperature=run.rollout.temperature,
             max_new_tokens=run.rollout.max_new_tokens, total_steps=run.total_steps,
-            tis_cap=run.rollout.tis_cap, seed=run.seed)
+            tis_cap=run.rollout.tis_cap, seed=run.seed, dtype=run.model.dtype)
         self.stream = PromptStream(len(self.prompts), run.data.shuffle_seed)
         self.uses_lambda = _POS_REWEIGHT in algo.token_weights
         self.lambda_state = initial_lambda_state(algo.weight_params()) \
@@ -218,8 +218,9 @@ class Trainer:
             metrics["diag/logprob_gain_correct"] = diagnostics.logprob_gain(
                 result.seq_logp, after, rewards.flatten())
         self.engine.wake_up()
-        with timer("sync"):
-            self.engine.sync_weights(self.policy)
+        if result.applied:  # every optimiser step skipped as non-finite: the weights are as sampled
+            with timer("sync"):
+                self.engine.sync_weights(self.policy)
 
         mask = batch.response_mask
         entropy_mean = float((result.entropy * mask).sum() / mask.sum())

@@ -9,6 +9,11 @@ on-policy and old log-probs are the current ones, detached: no extra forward pas
 With ``learner.strategy=fsdp`` under ``torchrun`` each rank updates on its own rollouts: the
 normaliser counts the whole mini-batch across ranks, the loss is scaled by the world size (FSDP
 averages gradients), and every rank runs the same number of micro-batches.
+
+Forward and backward run in ``model.dtype`` (rlvr/learner/policy.py ``compute_precision``) on
+float32 master weights. An optimiser step whose loss or gradient norm is not finite (on any rank)
+is skipped, gradients dropped; ``learner.max_nonfinite_steps`` skipped steps in a row stop the
+run with ``NonFiniteStepError``.
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ from rlvr.config import AlgorithmConfig, LearnerConfig
 from rlvr.learner import distributed
 from rlvr.learner.batching import collate, plan_micro_batches, split_to_count
 from rlvr.learner.forward import response_logprobs
-from rlvr.learner.policy import ReferencePolicy
+from rlvr.learner.policy import DTYPES, ReferencePolicy, compute_precision
+
+
+class NonFiniteStepError(RuntimeError):
+    """Too many optimiser steps in a row had a non-finite loss or gradient norm."""
 
 
 @dataclass
@@ -64,13 +73,15 @@ class UpdateResult:
 
     ``seq_logp`` [B]: length-normalised log-probs of each rollout under the pre-update policy;
     ``entropy`` [B, T]: that policy's per-token entropy; ``token_weights`` [B, T]: the weights
-    applied to the loss (all detached).
+    applied to the loss (all detached); ``applied``: optimiser steps taken (the others were
+    skipped as non-finite).
     """
 
     metrics: dict[str, float]
     seq_logp: Tensor
     entropy: Tensor
     token_weights: Tensor
+    applied: int
 
 
 def lr_lambda(schedule: str, warmup_steps: int, total_steps: int):
@@ -93,7 +104,9 @@ class Learner:
 
     def __init__(self, policy: nn.Module, cfg: LearnerConfig, algorithm: AlgorithmConfig, *,
                  vocab_size: int, pad_id: int, temperature: float, max_new_tokens: int,
-                 total_steps: int, tis_cap: float | None, seed: int) -> None:
+                 total_steps: int, tis_cap: float | None, seed: int,
+                 dtype: str = "float32") -> None:
+        """``dtype``: the compute dtype (``model.dtype``); the trained weights stay as loaded."""
         self.policy = policy
         self.cfg = cfg
         self.algorithm = algorithm
@@ -103,10 +116,12 @@ class Learner:
         self.max_new_tokens = max_new_tokens
         self.tis_cap = tis_cap
         self.seed = seed
+        self.dtype = dtype
         self.device = next(policy.parameters()).device
         self.world = distributed.world_size()
+        self.nonfinite_in_a_row = 0
         if cfg.strategy == "fsdp":
-            distributed.shard(policy)
+            distributed.shard(policy, DTYPES[dtype])
         self.params = [p for p in policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, betas=tuple(cfg.betas),
                                            weight_decay=cfg.weight_decay)
@@ -134,7 +149,8 @@ class Learner:
         for mb in self._micro_batches(list(range(len(batch.prompt_ids))), batch):
             rows = batch.rows(mb)
             seq = collate(rows["prompts"], rows["responses"], self.pad_id, self.device)
-            lp, ent = response_logprobs(model, seq, self.temperature, self.cfg.logprob_chunk)
+            with compute_precision(self.device, self.dtype):
+                lp, ent = response_logprobs(model, seq, self.temperature, self.cfg.logprob_chunk)
             width = lp.shape[1]
             logp[mb, :width] = lp.to(logp.device)
             entropy[mb, :width] = ent.to(entropy.device)
@@ -159,6 +175,7 @@ class Learner:
         first_weights = torch.ones_like(mask)
         sums: dict[str, float] = defaultdict(float)
         grad_norms: list[float] = []
+        skipped = 0
         loss_cfg = self.algorithm.loss
         num_rows = len(batch.prompt_ids)
         # mini-batch shuffles differ per step and replay identically after a resume
@@ -173,11 +190,13 @@ class Learner:
                     num_tokens=distributed.all_reduce(float(mask[mini_rows].sum())),
                     num_seqs=int(distributed.all_reduce(len(mini_rows))),
                     max_new_tokens=self.max_new_tokens)
+                loss_finite = True
                 for mb in self._micro_batches(mini_rows, batch):
                     seq = collate(batch.rows(mb)["prompts"], batch.rows(mb)["responses"],
                                   self.pad_id, self.device)
-                    logp, entropy = response_logprobs(self.policy, seq, self.temperature,
-                                                      self.cfg.logprob_chunk)
+                    with compute_precision(self.device, self.dtype):
+                        logp, entropy = response_logprobs(self.policy, seq, self.temperature,
+                                                          self.cfg.logprob_chunk)
                     width = logp.shape[1]
                     rows = batch.rows(mb, width)
                     mb_mask = seq.response_mask
@@ -207,13 +226,17 @@ class Learner:
                         log_ratio_clamp=loss_cfg.log_ratio_clamp, is_weights=is_weights,
                     )
                     (out.loss * self.world).backward()
+                    loss_finite = loss_finite and bool(torch.isfinite(out.loss.detach()))
                     n_tok = float(mb_mask.sum())
                     for key, value in out.stats.items():
                         sums[key] += float(value) * n_tok
                     sums["_tokens"] += n_tok
                 grad_norms.append(float(torch.nn.utils.clip_grad_norm_(self.params,
                                                                        self.cfg.grad_clip)))
-                self.optimizer.step()
+                if self._finite_step(loss_finite, grad_norms[-1]):
+                    self.optimizer.step()
+                else:
+                    skipped += 1
                 self.optimizer.zero_grad(set_to_none=True)
         lr = self.scheduler.get_last_lr()[0]
         self.scheduler.step()
@@ -222,11 +245,31 @@ class Learner:
         metrics["optim/grad_norm"] = sum(grad_norms) / len(grad_norms)
         metrics["optim/grad_norm_max"] = max(grad_norms)
         metrics["optim/lr"] = lr
-        metrics["optim/updates"] = float(len(grad_norms))
+        metrics["optim/updates"] = float(len(grad_norms) - skipped)
+        metrics["train/nonfinite_skipped"] = float(skipped)
         metrics.update(_mismatch_metrics(first_logp, batch.sampler_logprobs, mask))
         seq_logp = (first_logp * mask).sum(1) / mask.sum(1)
         return UpdateResult(metrics=metrics, seq_logp=seq_logp, entropy=first_entropy,
-                            token_weights=first_weights)
+                            token_weights=first_weights, applied=len(grad_norms) - skipped)
+
+    def _finite_step(self, loss_finite: bool, grad_norm: float) -> bool:
+        """Whether the optimiser step may go ahead: loss and gradient norm finite on every rank.
+
+        Raises:
+            NonFiniteStepError: at the ``learner.max_nonfinite_steps``-th non-finite step in a row.
+        """
+        bad = not (loss_finite and math.isfinite(grad_norm))
+        if distributed.all_reduce(float(bad), op="max") == 0:
+            self.nonfinite_in_a_row = 0
+            return True
+        self.nonfinite_in_a_row += 1
+        if self.nonfinite_in_a_row >= self.cfg.max_nonfinite_steps:
+            raise NonFiniteStepError(
+                f"{self.nonfinite_in_a_row} optimiser steps in a row had a non-finite loss or "
+                f"gradient norm (last: loss finite {loss_finite}, grad norm {grad_norm}); "
+                f"stopping at learner.max_nonfinite_steps={self.cfg.max_nonfinite_steps}. "
+                f"Lower learner.lr, or check model.dtype and the data of the last steps")
+        return False
 
 
 def _mismatch_metrics(learner_logp: Tensor, sampler_logp: Tensor, mask: Tensor

@@ -3,7 +3,8 @@
 The engine runs in the learner's process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``), so weight sync
 hands tensors over without serialisation:
 
-- full fine-tune: every step, the policy's ``state_dict`` is streamed into the worker's
+- full fine-tune: every step, the policy's ``state_dict``, cast to the engine's dtype (the
+  learner's float32 master weights become ``model.dtype``), is streamed into the worker's
   ``reload_weights`` (vLLM's in-place loader, which also works after the CPU backend has repacked
   its weights), then the prefix cache is reset;
 - LoRA, ``rollout.lora_sync=adapter``: the adapter is saved and handed over as a new
@@ -28,7 +29,7 @@ from torch import nn
 
 from rlvr.config import RolloutConfig
 from rlvr.learner import distributed
-from rlvr.learner.policy import export_weights
+from rlvr.learner.policy import DTYPES, export_weights
 from rlvr.rollout.base import Rollouts, SamplingSpec
 
 
@@ -48,6 +49,7 @@ class VLLMEngine:
         from vllm import LLM
 
         self.cfg = cfg
+        self.dtype = DTYPES[dtype]
         self.use_adapter = lora_rank is not None and cfg.lora_sync == "adapter"
         extra: dict = {"enable_lora": True, "max_lora_rank": lora_rank, "max_loras": 1} \
             if self.use_adapter else {}
@@ -114,7 +116,7 @@ class VLLMEngine:
         if self.use_adapter:
             self._load_adapter(policy)
             return
-        self._reload(export_weights(policy))
+        self._reload(export_weights(policy, self.dtype))
 
     def _reload(self, weights: Iterator[tuple[str, torch.Tensor]]) -> None:
         self.llm.collective_rpc(_reload_weights, args=(weights,))
