@@ -77,11 +77,12 @@ def plot(results: dict[str, list[list[dict]]], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def table(results: dict[str, list[list[dict]]], command: str, seeds: list[int]) -> str:
+def table(results: dict[str, list[list[dict]]], command: str, seeds: list[int],
+          commit: str) -> str:
     lines = [
         f"float32 vs bfloat16 mixed precision (float32 master weights and AdamW state, autocast "
         f"compute, vLLM in bfloat16): tiny model, arith, GRPO, vLLM rollouts, {os.cpu_count()} "
-        f"CPU cores, seeds {seeds}. Commit {_commit()}.", "",
+        f"CPU cores, seeds {seeds}. Commit {commit}.", "",
         "Median seconds per step (steps 2 onward; all seeds):", "",
         "| dtype | " + " | ".join(t.split("/")[1] for t in TIMES) + " |",
         "|---|" + "---|" * len(TIMES),
@@ -113,6 +114,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--out", type=Path, default=REPO / "results" / "mixed_precision.md")
     args, overrides = parser.parse_known_args()
+    commit = _commit()
     results: dict[str, list[list[dict]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in DTYPES:
@@ -121,7 +123,7 @@ def main() -> None:
             print(f"{dtype}: done", flush=True)
     command = " ".join(["python benchmarks/mixed_precision.py --seeds", *map(str, args.seeds),
                         "--steps", str(args.steps), *overrides])
-    text = table(results, command, args.seeds)
+    text = table(results, command, args.seeds, commit)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")
