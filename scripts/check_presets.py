@@ -47,7 +47,7 @@ STAND_INS = {
 GPU_ONLY = ("rollout.sleep_mode", "rollout.tensor_parallel_size",
             "rollout.gpu_memory_utilization", "rollout.enforce_eager")
 STEPS = 2
-MAX_NEW_TOKENS = 16
+MAX_NEW_TOKENS = 32
 EVAL_LIMIT = 2
 KEPT = ("algorithm.name", "algorithm.loss.agg", "algorithm.loss.kl_coef", "learner.lr",
         "learner.lora.enabled", "learner.mini_batches", "learner.ppo_epochs",

@@ -6,7 +6,8 @@ hands tensors over without serialisation:
 - full fine-tune: every step, the policy's ``state_dict``, cast to the engine's dtype (the
   learner's float32 master weights become ``model.dtype``), is streamed into the worker's
   ``reload_weights`` (vLLM's in-place loader, which also works after the CPU backend has repacked
-  its weights), then the prefix cache is reset;
+  its weights), a tied lm_head is re-processed (``_refresh_tied_lm_head``), then the prefix
+  cache is reset;
 - LoRA, ``rollout.lora_sync=adapter``: the adapter is saved and handed over as a new
   ``LoRARequest`` per update (the base weights never move);
 - LoRA, ``rollout.lora_sync=merged``: W + scale * B A is computed per layer and loaded as in full
