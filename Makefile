@@ -7,7 +7,7 @@ TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=disabled TOKENIZER
 RLVR_TEST_DATA ?= $(abspath ../shared/data)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo train test test-all lint bench reproduce-table2 clean
+.PHONY: help install demo train test test-all check-presets lint bench reproduce-table2 clean
 
 help:  ## show the targets
 	@grep -E '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test: install  ## the default test suite (< 15 min on 2 cores)
 
 test-all: install  ## every test, the slow end-to-end runs included
 	$(TEST_ENV) RLVR_TEST_DATA=$(RLVR_TEST_DATA) $(PY) -m pytest -q -m ""
+
+check-presets: install  ## every conf/experiment/ preset, 2 steps on CPU with its tiny stand-in model
+	$(TEST_ENV) $(PY) scripts/check_presets.py
 
 lint: install  ## ruff
 	$(VENV)/bin/ruff check .

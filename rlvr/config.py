@@ -36,7 +36,12 @@ def _one_of(value: str, allowed: tuple[str, ...], key: str) -> None:
 
 @dataclass
 class TinyModelConfig:
-    """Build recipe of the embedded tiny Qwen2 model (rlvr/tiny.py); the cache key hashes it."""
+    """Build recipe of an embedded tiny model (rlvr/tiny.py); the cache key hashes it.
+
+    ``architecture`` (``qwen2`` or ``qwen3``) and ``tie_word_embeddings`` choose the stand-in for a
+    paper's model (``model=tiny_qwen3``, ``model=tiny_tied``); at their defaults they are left out
+    of the hash, so the default model keeps its cache key.
+    """
 
     seed: int = 0
     vocab_size: int = 512
@@ -50,6 +55,11 @@ class TinyModelConfig:
     sft_batch_size: int = 64
     sft_lr: float = 3e-3
     sft_label_smoothing: float = 0.07
+    architecture: str = "qwen2"
+    tie_word_embeddings: bool = False
+
+    def validate(self) -> None:
+        _one_of(self.architecture, ("qwen2", "qwen3"), "model.tiny.architecture")
 
 
 @dataclass
@@ -67,6 +77,7 @@ class ModelConfig:
     def validate(self) -> None:
         _one_of(self.dtype, ("float32", "bfloat16", "float16"), "model.dtype")
         _one_of(self.family, FAMILIES, "model.family")
+        self.tiny.validate()
 
 
 @dataclass
@@ -311,6 +322,7 @@ class LearnerConfig:
     logprob_chunk: int = 1024
     gradient_checkpointing: bool = False
     strategy: str = "single"
+    max_nonfinite_steps: int = 3
     lora: LoraConfig = field(default_factory=LoraConfig)
 
     def validate(self) -> None:
@@ -331,6 +343,8 @@ class LearnerConfig:
         _require(self.logprob_chunk >= 1, "learner.logprob_chunk", "must be >= 1",
                  self.logprob_chunk)
         _one_of(self.strategy, ("single", "fsdp"), "learner.strategy")
+        _require(self.max_nonfinite_steps >= 1, "learner.max_nonfinite_steps", "must be >= 1",
+                 self.max_nonfinite_steps)
         self.lora.validate()
 
 

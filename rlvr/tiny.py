@@ -1,4 +1,4 @@
-"""The embedded default model: a tiny Qwen2 causal LM with its own tokenizer, built offline.
+"""The embedded models: tiny Qwen2 / Qwen3 causal LMs with their own tokenizer, built offline.
 
 ``ensure_tiny_model`` returns a directory that loads through ``AutoTokenizer`` /
 ``AutoModelForCausalLM`` and vLLM exactly like a hub checkpoint. It is built deterministically
@@ -7,10 +7,14 @@ from its recipe (``TinyModelConfig`` plus the arithmetic task's config) and cach
 
 1. a byte-level BPE trained on the task's text with Qwen's own pre-tokenizer pipeline (NFC,
    Qwen's split regex, ``ByteLevel(use_regex=False)``), saved as a ``Qwen2Tokenizer`` with a
-   ChatML chat template and left padding;
-2. a ``Qwen2ForCausalLM`` with untied embeddings (vLLM's CPU weight reload keeps a stale lm_head
-   when embeddings are tied), initialised from the seed;
-3. a supervised warm start on reference solutions: ``sft_steps`` AdamW steps with a cosine
+   ChatML chat template (``qwen2``) or a Qwen3-style one whose generation prompt ends in an empty
+   ``<think>`` block under ``enable_thinking=False`` (``qwen3``), and left padding;
+2. a ``Qwen2ForCausalLM`` (the default: untied embeddings) or ``Qwen3ForCausalLM`` (q/k norms),
+   with input and output embeddings tied when ``tie_word_embeddings`` (the papers' Qwen3-4B and
+   Qwen2.5-1.5B/3B tie them), initialised from the seed;
+3. a supervised warm start on reference solutions, asked in the prompt format of the
+   architecture's family (``tiny``: the bare problem; ``qwen3``: rlvr/data/templates.py with
+   thinking disabled): ``sft_steps`` AdamW steps with a cosine
    schedule and label smoothing. The smoothing leaves probability mass on every token, like the
    long tail of a pretrained LM's sampling distribution: the model knows more than it samples
    (greedy accuracy well above sampled accuracy, which starts between 20 % and 50 %), so RL
@@ -26,16 +30,25 @@ import logging
 import os
 import random
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+from transformers import (
+    GenerationConfig,
+    PretrainedConfig,
+    PreTrainedModel,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+)
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX, Qwen2Tokenizer
 
 from rlvr.config import ArithConfig, TinyModelConfig
 from rlvr.data import arith
+from rlvr.data.templates import render_prompt
 from rlvr.learner.batching import collate
 from rlvr.learner.learner import lr_lambda
 from rlvr.rewards import math_reward
@@ -50,6 +63,35 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+QWEN3_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
+    "{% if enable_thinking is defined and enable_thinking is false %}"
+    "{{ '<think>\n\n</think>\n\n' }}{% endif %}{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """How one ``model.tiny.architecture`` is built: its classes, chat template, the prompt
+    family its warm start is asked in, and the special tokens beyond ``SPECIAL_TOKENS``."""
+
+    config_class: type[PretrainedConfig]
+    model_class: type[PreTrainedModel]
+    chat_template: str
+    family: str
+    extra_tokens: tuple[str, ...] = ()
+
+
+ARCHITECTURES = {
+    "qwen2": Architecture(Qwen2Config, Qwen2ForCausalLM, CHAT_TEMPLATE, "tiny"),
+    "qwen3": Architecture(Qwen3Config, Qwen3ForCausalLM, QWEN3_CHAT_TEMPLATE, "qwen3",
+                          ("<think>", "</think>")),
+}
+# recipe fields added after the first release: left out of the hash at their defaults
+_HASH_NEUTRAL_FIELDS = ("architecture", "tie_word_embeddings")
 _PROBE_SIZE = 128
 _LOG_EVERY = 50
 _WARMUP_STEPS = 20
@@ -57,7 +99,10 @@ _WARMUP_STEPS = 20
 
 def recipe_hash(tiny: TinyModelConfig, task: ArithConfig) -> str:
     """Stable short hash of everything the built model depends on."""
-    recipe = {"version": BUILD_VERSION, "tiny": asdict(tiny), "arith": asdict(task)}
+    defaults = TinyModelConfig()
+    fields = {k: v for k, v in asdict(tiny).items()
+              if k not in _HASH_NEUTRAL_FIELDS or v != getattr(defaults, k)}
+    recipe = {"version": BUILD_VERSION, "tiny": fields, "arith": asdict(task)}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -78,14 +123,10 @@ def ensure_tiny_model(tiny: TinyModelConfig, task: ArithConfig, cache_dir: str |
     return target
 
 
-def _chat(tokenizer: Qwen2Tokenizer, problem: str) -> str:
-    return tokenizer.apply_chat_template(
-        [{"role": "user", "content": problem}], tokenize=False, add_generation_prompt=True
-    )
-
-
-def train_tokenizer(corpus: list[str], vocab_size: int) -> Qwen2Tokenizer:
-    """A byte-level BPE with Qwen's pipeline, wrapped as a ChatML ``Qwen2Tokenizer``."""
+def train_tokenizer(corpus: list[str], vocab_size: int,
+                    architecture: Architecture = ARCHITECTURES["qwen2"]) -> Qwen2Tokenizer:
+    """A byte-level BPE with Qwen's pipeline, wrapped as a ``Qwen2Tokenizer`` with the
+    architecture's chat template."""
     bpe = Tokenizer(models.BPE())
     bpe.normalizer = normalizers.NFC()
     bpe.pre_tokenizer = pre_tokenizers.Sequence([
@@ -94,26 +135,28 @@ def train_tokenizer(corpus: list[str], vocab_size: int) -> Qwen2Tokenizer:
     ])
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
+        vocab_size=vocab_size, special_tokens=[*SPECIAL_TOKENS, *architecture.extra_tokens],
+        show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     bpe.train_from_iterator(corpus, trainer)
     spec = json.loads(bpe.to_str())["model"]
     tokenizer = Qwen2Tokenizer(
         vocab=spec["vocab"], merges=[tuple(m) for m in spec["merges"]],
-        eos_token="<|im_end|>", pad_token="<|endoftext|>", extra_special_tokens=["<|im_start|>"],
+        eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        extra_special_tokens=["<|im_start|>", *architecture.extra_tokens],
     )
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.chat_template = architecture.chat_template
     tokenizer.padding_side = "left"
     tokenizer.init_kwargs["padding_side"] = "left"
     return tokenizer
 
 
-def _probe_accuracy(model: Qwen2ForCausalLM, tokenizer: Qwen2Tokenizer,
+def _probe_accuracy(model: PreTrainedModel, tokenizer: Qwen2Tokenizer,
                     probe: list[tuple[arith.Problem, str]], max_new_tokens: int,
-                    sample: bool) -> float:
+                    sample: bool, family: str) -> float:
     """Fraction of probe problems solved by one temperature-1 sample (or the greedy answer)."""
-    prompts = [_chat(tokenizer, p.problem) for p, _ in probe]
+    prompts = [render_prompt(p.problem, family, tokenizer) for p, _ in probe]
     enc = tokenizer(prompts, return_tensors="pt", padding=True)
     mode = {"do_sample": True, "temperature": 1.0, "top_p": 1.0, "top_k": 0} if sample \
         else {"do_sample": False}
@@ -127,7 +170,7 @@ def _probe_accuracy(model: Qwen2ForCausalLM, tokenizer: Qwen2Tokenizer,
     return solved / len(probe)
 
 
-def _smoothed_sft_loss(model: Qwen2ForCausalLM, batch, smoothing: float) -> torch.Tensor:
+def _smoothed_sft_loss(model: PreTrainedModel, batch, smoothing: float) -> torch.Tensor:
     """Token-mean cross-entropy on the response tokens with label smoothing ``smoothing``."""
     logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
     selected = logits[batch.hidden_rows, batch.hidden_cols]
@@ -141,24 +184,29 @@ def build_tiny_model(tiny: TinyModelConfig, task: ArithConfig, out_dir: Path) ->
     data = arith.train_set(task.levels, task.num_train, task.seed, task.num_eval)
     probe, data = data[-_PROBE_SIZE:], data[:-_PROBE_SIZE]
 
+    architecture = ARCHITECTURES[tiny.architecture]
     corpus = [f"{p.problem}\n{s}" for p, s in data[:5000]]
-    tokenizer = train_tokenizer(corpus, tiny.vocab_size)
+    tokenizer = train_tokenizer(corpus, tiny.vocab_size, architecture)
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    config = Qwen2Config(
+    head_dim = {"head_dim": tiny.hidden_size // tiny.num_heads} \
+        if tiny.architecture == "qwen3" else {}
+    config = architecture.config_class(
         vocab_size=len(tokenizer), hidden_size=tiny.hidden_size,
         num_hidden_layers=tiny.num_layers, num_attention_heads=tiny.num_heads,
         num_key_value_heads=tiny.num_kv_heads, intermediate_size=tiny.intermediate_size,
-        max_position_embeddings=tiny.max_position_embeddings, tie_word_embeddings=False,
+        max_position_embeddings=tiny.max_position_embeddings,
+        tie_word_embeddings=tiny.tie_word_embeddings,
         bos_token_id=tokenizer.pad_token_id, eos_token_id=eos, pad_token_id=tokenizer.pad_token_id,
-        torch_dtype="float32",
+        torch_dtype="float32", **head_dim,
     )
-    model = Qwen2ForCausalLM(config)
+    model = architecture.model_class(config)
     model.generation_config = GenerationConfig(
         eos_token_id=[eos, tokenizer.pad_token_id], pad_token_id=tokenizer.pad_token_id,
         do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
     )
 
-    prompts = [tokenizer(_chat(tokenizer, p.problem))["input_ids"] for p, _ in data]
+    prompts = [tokenizer(render_prompt(p.problem, architecture.family, tokenizer))["input_ids"]
+               for p, _ in data]
     answers = [tokenizer(s)["input_ids"] + [eos] for _, s in data]
     max_new = max(len(a) for a in answers) + 8
     optimizer = torch.optim.AdamW(model.parameters(), lr=tiny.sft_lr, weight_decay=0.0)
@@ -176,8 +224,8 @@ def build_tiny_model(tiny: TinyModelConfig, task: ArithConfig, out_dir: Path) ->
         schedule.step()
         if step % _LOG_EVERY == 0:
             log.info("tiny SFT step %d/%d loss %.3f", step, tiny.sft_steps, loss.item())
-    accuracy = _probe_accuracy(model, tokenizer, probe, max_new, sample=True)
-    greedy = _probe_accuracy(model, tokenizer, probe, max_new, sample=False)
+    accuracy = _probe_accuracy(model, tokenizer, probe, max_new, True, architecture.family)
+    greedy = _probe_accuracy(model, tokenizer, probe, max_new, False, architecture.family)
     log.info("tiny model: probe accuracy sampled %.3f, greedy %.3f", accuracy, greedy)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)

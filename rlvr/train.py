@@ -76,7 +76,7 @@ def build_engine(run: RunConfig, model_path: str, policy: torch.nn.Module | None
     if run.rollout.engine == "hf":
         from rlvr.rollout.hf_engine import HFEngine
 
-        return HFEngine(policy, tokenizer, stop_ids)
+        return HFEngine(policy, tokenizer, stop_ids, dtype=run.model.dtype)
     from rlvr.rollout.vllm_engine import VLLMEngine
 
     return VLLMEngine(model_path, run.rollout, dtype=run.model.dtype,
@@ -170,7 +170,7 @@ class Trainer:
             vocab_size=self.policy.get_output_embeddings().weight.shape[0],
             pad_id=self.tokenizer.pad_token_id, temperature=run.rollout.temperature,
             max_new_tokens=run.rollout.max_new_tokens, total_steps=run.total_steps,
-            tis_cap=run.rollout.tis_cap, seed=run.seed)
+            tis_cap=run.rollout.tis_cap, seed=run.seed, dtype=run.model.dtype)
         self.schedules = ScheduleSet([(registry, name, algo.parameters())
                                       for registry, name in algo.parts()])
         self.start_step, state = 0, {}
@@ -245,8 +245,11 @@ class Trainer:
             metrics["diag/logprob_gain_correct"] = diagnostics.logprob_gain(*(
                 distributed.gather_rows(t) for t in (result.seq_logp, after, correct.flatten())))
         self.engine.wake_up()
-        with timer("sync"):
-            self.engine.sync_weights(self.policy)
+        # with every optimiser step skipped as non-finite the weights are as sampled: no sync,
+        # unless sleep mode discarded the engine's copy
+        if result.applied or run.rollout.sleep_mode:
+            with timer("sync"):
+                self.engine.sync_weights(self.policy)
 
         metrics.update(step_diagnostics(batch, correct, advantages, result, step_batch.rollouts,
                                         bool(algo.token_weights)))

@@ -42,11 +42,28 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                                    bold=True)
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir() -> Path:
-    """The embedded tiny model, built once into the user cache (reused across sessions)."""
+def _tiny(**recipe) -> Path:
+    """An embedded tiny model, built once into the user cache (reused across sessions)."""
     from rlvr.config import ArithConfig, TinyModelConfig
     from rlvr.tiny import ensure_tiny_model
 
     cache = os.environ.get("RLVR_CACHE", str(Path.home() / ".cache" / "rlvr"))
-    return ensure_tiny_model(TinyModelConfig(), ArithConfig(), cache)
+    return ensure_tiny_model(TinyModelConfig(**recipe), ArithConfig(), cache)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    """model=tiny: Qwen2, untied embeddings."""
+    return _tiny()
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_dir() -> Path:
+    """model=tiny_qwen3: Qwen3, tied embeddings, Qwen3-style chat template."""
+    return _tiny(architecture="qwen3", tie_word_embeddings=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_tied_dir() -> Path:
+    """model=tiny_tied: Qwen2, tied embeddings."""
+    return _tiny(tie_word_embeddings=True)

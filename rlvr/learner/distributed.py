@@ -49,13 +49,19 @@ def init_from_env(device: torch.device) -> None:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def shard(policy: nn.Module) -> nn.Module:
-    """FSDP2-shard each decoder layer, then the whole model, across the default group."""
-    from torch.distributed.fsdp import fully_shard
+def shard(policy: nn.Module, compute_dtype: torch.dtype = torch.float32) -> nn.Module:
+    """FSDP2-shard each decoder layer, then the whole model, across the default group.
 
+    With a ``compute_dtype`` other than float32, FSDP2's mixed precision gathers the float32
+    master shards cast to it for forward and backward and reduce-scatters gradients in float32.
+    """
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    mixed = {} if compute_dtype == torch.float32 else {"mp_policy": MixedPrecisionPolicy(
+        param_dtype=compute_dtype, reduce_dtype=torch.float32)}
     for layer in policy.get_decoder().layers:
-        fully_shard(layer)
-    fully_shard(policy)
+        fully_shard(layer, **mixed)
+    fully_shard(policy, **mixed)
     return policy
 
 

@@ -13,6 +13,11 @@ mini-batches are drawn from the global batch (one permutation of the global row 
 every rank and in a single process), the normaliser counts the whole mini-batch across ranks, the
 loss is scaled by the world size (FSDP averages gradients), and every rank runs the same number of
 micro-batches. So a sharded update equals the single-process update of the same global batch.
+
+Forward and backward run in ``model.dtype`` (rlvr/learner/policy.py ``compute_precision``) on
+float32 master weights. An optimiser step whose loss or gradient norm is not finite (on any rank)
+is skipped, gradients dropped; ``learner.max_nonfinite_steps`` skipped steps in a row stop the
+run with ``NonFiniteStepError``.
 """
 
 from __future__ import annotations
@@ -37,8 +42,12 @@ from rlvr.config import AlgorithmConfig, LearnerConfig
 from rlvr.learner import distributed
 from rlvr.learner.batching import collate, plan_micro_batches, split_to_count
 from rlvr.learner.forward import response_logprobs
-from rlvr.learner.policy import ReferencePolicy
+from rlvr.learner.policy import DTYPES, ReferencePolicy, compute_precision
 from rlvr.seeding import stream_seed
+
+
+class NonFiniteStepError(RuntimeError):
+    """Too many optimiser steps in a row had a non-finite loss or gradient norm."""
 
 
 @dataclass
@@ -78,13 +87,15 @@ class UpdateResult:
 
     ``seq_logp`` [B]: length-normalised log-probs of each rollout under the pre-update policy;
     ``entropy`` [B, T]: that policy's per-token entropy; ``token_weights`` [B, T]: the weights
-    applied to the loss (all detached).
+    applied to the loss (all detached); ``applied``: optimiser steps taken (the others were
+    skipped as non-finite).
     """
 
     metrics: dict[str, float]
     seq_logp: Tensor
     entropy: Tensor
     token_weights: Tensor
+    applied: int
 
 
 def lr_lambda(schedule: str, warmup_steps: int, total_steps: int):
@@ -107,7 +118,9 @@ class Learner:
 
     def __init__(self, policy: nn.Module, cfg: LearnerConfig, algorithm: AlgorithmConfig, *,
                  vocab_size: int, pad_id: int, temperature: float, max_new_tokens: int,
-                 total_steps: int, tis_cap: float | None, seed: int) -> None:
+                 total_steps: int, tis_cap: float | None, seed: int,
+                 dtype: str = "float32") -> None:
+        """``dtype``: the compute dtype (``model.dtype``); the trained weights stay as loaded."""
         self.policy = policy
         self.cfg = cfg
         self.algorithm = algorithm
@@ -117,14 +130,16 @@ class Learner:
         self.max_new_tokens = max_new_tokens
         self.tis_cap = tis_cap
         self.seed = seed
+        self.dtype = dtype
         self.device = next(policy.parameters()).device
         self.world = distributed.world_size()
+        self.nonfinite_in_a_row = 0
         # a full fine-tune's reference is a copy taken before sharding, then sharded like the policy
         self.reference = ReferencePolicy(policy) if algorithm.loss.kl_coef > 0 else None
         if cfg.strategy == "fsdp":
-            distributed.shard(policy)
+            distributed.shard(policy, DTYPES[dtype])
             if self.reference is not None and self.reference.is_copy:
-                distributed.shard(self.reference.model())
+                distributed.shard(self.reference.model(), DTYPES[dtype])
         self.params = [p for p in policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, betas=tuple(cfg.betas),
                                            weight_decay=cfg.weight_decay)
@@ -179,7 +194,8 @@ class Learner:
         for mb, real in self._micro_batches(rows, batch):
             part = batch.rows(mb)
             seq = collate(part["prompts"], part["responses"], self.pad_id, self.device)
-            lp, ent = response_logprobs(model, seq, self.temperature, self.cfg.logprob_chunk)
+            with compute_precision(self.device, self.dtype):
+                lp, ent = response_logprobs(model, seq, self.temperature, self.cfg.logprob_chunk)
             if not real:
                 continue
             width = lp.shape[1]
@@ -222,6 +238,7 @@ class Learner:
         first_weights = torch.ones_like(mask)
         sums: dict[str, float] = defaultdict(float)
         grad_norms: list[float] = []
+        skipped = 0
         loss_cfg = self.algorithm.loss
         policy_loss = self.algorithm.policy_loss
         loss_params = POLICY_LOSSES.own(policy_loss, params)
@@ -236,11 +253,13 @@ class Learner:
                     max_new_tokens=self.max_new_tokens)
                 selected = self._select_tokens(batch, mini_rows, params, generator) \
                     if policy_loss in COVARIANCE_LOSSES else None
+                loss_finite = True
                 for mb, real in self._micro_batches(mini_rows, batch):
                     seq = collate(batch.rows(mb)["prompts"], batch.rows(mb)["responses"],
                                   self.pad_id, self.device)
-                    logp, entropy = response_logprobs(self.policy, seq, self.temperature,
-                                                      self.cfg.logprob_chunk)
+                    with compute_precision(self.device, self.dtype):
+                        logp, entropy = response_logprobs(self.policy, seq, self.temperature,
+                                                          self.cfg.logprob_chunk)
                     width = logp.shape[1]
                     rows = batch.rows(mb, width)
                     mb_mask = seq.response_mask
@@ -275,13 +294,17 @@ class Learner:
                     (out.loss * (self.world if real else 0.0)).backward()
                     if not real:
                         continue
+                    loss_finite = loss_finite and bool(torch.isfinite(out.loss.detach()))
                     n_tok = float(mb_mask.sum())
                     for key, value in out.stats.items():
                         sums[key] += float(value) * n_tok
                     sums["_tokens"] += n_tok
                 grad_norms.append(float(torch.nn.utils.clip_grad_norm_(self.params,
                                                                        self.cfg.grad_clip)))
-                self.optimizer.step()
+                if self._finite_step(loss_finite, grad_norms[-1]):
+                    self.optimizer.step()
+                else:
+                    skipped += 1
                 self.optimizer.zero_grad(set_to_none=True)
         lr = self.scheduler.get_last_lr()[0]
         self.scheduler.step()
@@ -290,12 +313,32 @@ class Learner:
         metrics["optim/grad_norm"] = sum(grad_norms) / len(grad_norms)
         metrics["optim/grad_norm_max"] = max(grad_norms)
         metrics["optim/lr"] = lr
-        metrics["optim/updates"] = float(len(grad_norms))
+        metrics["optim/updates"] = float(len(grad_norms) - skipped)
+        metrics["train/nonfinite_skipped"] = float(skipped)
         metrics.update(_mismatch_metrics(*(distributed.gather_rows(t) for t in (
             first_logp, batch.sampler_logprobs, mask))))
         seq_logp = (first_logp * mask).sum(1) / mask.sum(1)
         return UpdateResult(metrics=metrics, seq_logp=seq_logp, entropy=first_entropy,
-                            token_weights=first_weights)
+                            token_weights=first_weights, applied=len(grad_norms) - skipped)
+
+    def _finite_step(self, loss_finite: bool, grad_norm: float) -> bool:
+        """Whether the optimiser step may go ahead: loss and gradient norm finite on every rank.
+
+        Raises:
+            NonFiniteStepError: at the ``learner.max_nonfinite_steps``-th non-finite step in a row.
+        """
+        bad = not (loss_finite and math.isfinite(grad_norm))
+        if distributed.all_reduce(float(bad), op="max") == 0:
+            self.nonfinite_in_a_row = 0
+            return True
+        self.nonfinite_in_a_row += 1
+        if self.nonfinite_in_a_row >= self.cfg.max_nonfinite_steps:
+            raise NonFiniteStepError(
+                f"{self.nonfinite_in_a_row} optimiser steps in a row had a non-finite loss or "
+                f"gradient norm (last: loss finite {loss_finite}, grad norm {grad_norm}); "
+                f"stopping at learner.max_nonfinite_steps={self.cfg.max_nonfinite_steps}. "
+                f"Lower learner.lr, or check model.dtype and the data of the last steps")
+        return False
 
 
 def _mismatch_metrics(learner_logp: Tensor, sampler_logp: Tensor, mask: Tensor

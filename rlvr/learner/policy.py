@@ -1,4 +1,13 @@
-"""Loading the policy (full fine-tune or LoRA), its merged weights, and its reference policy."""
+"""Loading the policy (full fine-tune or LoRA), its merged weights, and its reference policy.
+
+Mixed precision, as production trainers do it: the weights the optimiser updates are float32
+(master weights; AdamW keeps two float32 moments each), and forward and backward compute in
+``model.dtype`` under ``compute_precision`` (``torch.autocast``). A bfloat16 weight updated in
+place loses every step below half its last place (2^-9 to 2^-8 of the weight): at learning
+rates of 1e-6 most of them (docs/PRECISION.md). With LoRA the frozen base stays in
+``model.dtype`` and only the adapter is float32. In float32 nothing is cast and no autocast
+region is entered.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +25,25 @@ from rlvr.learner import distributed
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def compute_precision(device: torch.device, dtype: str) -> AbstractContextManager:
+    """The region in which the policy computes in ``dtype``: autocast, or nothing for float32."""
+    if DTYPES[dtype] == torch.float32:
+        return nullcontext()
+    return torch.autocast(device.type, dtype=DTYPES[dtype])
+
+
 def load_policy(path: str, dtype: str, lora: LoraConfig, device: torch.device,
                 gradient_checkpointing: bool = False, revision: str | None = None,
                 trust_remote_code: bool = False) -> nn.Module:
-    """A causal LM in train mode; wrapped in a PEFT LoRA adapter when ``lora.enabled``."""
+    """A causal LM in train mode; wrapped in a PEFT LoRA adapter when ``lora.enabled``.
+
+    Full fine-tune: float32 master weights whatever ``dtype`` is (compute in ``dtype`` happens
+    under ``compute_precision``). LoRA: the frozen base in ``dtype``, the adapter float32
+    (PEFT's ``autocast_adapter_dtype``).
+    """
+    weights_dtype = DTYPES[dtype] if lora.enabled else torch.float32
     model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=DTYPES[dtype], revision=revision, trust_remote_code=trust_remote_code,
+        path, dtype=weights_dtype, revision=revision, trust_remote_code=trust_remote_code,
     ).to(device)
     if gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -33,7 +55,7 @@ def load_policy(path: str, dtype: str, lora: LoraConfig, device: torch.device,
         model = get_peft_model(model, PeftLoraConfig(
             r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
             target_modules=list(lora.target_modules), task_type="CAUSAL_LM",
-        ))
+        ), autocast_adapter_dtype=True)
     model.train()
     return model
 
@@ -70,13 +92,16 @@ def merged_lora_items(policy: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
         yield f"{name}.{key[len(prefix):]}", tensor
 
 
-def export_weights(policy: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+def export_weights(policy: nn.Module, dtype: torch.dtype | None = None
+                   ) -> Iterator[tuple[str, torch.Tensor]]:
     """Whole weights under checkpoint names, for an inference engine: LoRA folded in
     (``merged_lora_items``), FSDP shards gathered one tensor at a time (a collective: every
-    rank consumes the iterator)."""
-    if is_lora(policy):
-        return merged_lora_items(policy)
-    return distributed.full_state_items(policy)
+    rank consumes the iterator), floating-point tensors cast to ``dtype`` (the engine's; None
+    keeps them as they are)."""
+    items = merged_lora_items(policy) if is_lora(policy) else distributed.full_state_items(policy)
+    if dtype is None:
+        return items
+    return ((name, t.to(dtype) if t.is_floating_point() else t) for name, t in items)
 
 
 class ReferencePolicy:

@@ -1,7 +1,8 @@
 """transformers ``generate`` rollout engine: samples from the learner's own policy module.
 
 It holds a reference to the policy module, so every generation sees the weights of the last
-optimiser step; ``sync_weights`` only adopts the module it is given (a new run's policy).
+optimiser step; ``sync_weights`` only adopts the module it is given (a new run's policy). It
+computes in ``model.dtype`` like the learner (autocast over float32 master weights).
 Sampler log-probs are the log-softmax of ``generate``'s processed scores (temperature and top-p
 applied), the distribution the token was drawn from.
 """
@@ -13,6 +14,7 @@ from torch import nn
 
 from rlvr.learner.batching import collate
 from rlvr.learner.forward import response_logprobs
+from rlvr.learner.policy import compute_precision
 from rlvr.rollout.base import Rollouts, SamplingSpec
 
 
@@ -20,8 +22,9 @@ class HFEngine:
     """Rollouts from ``policy.generate`` in batches of at most ``max_batch_rows`` rows."""
 
     def __init__(self, policy: nn.Module, tokenizer, eos_token_ids: list[int],
-                 max_batch_rows: int = 256) -> None:
+                 max_batch_rows: int = 256, dtype: str = "float32") -> None:
         self.policy = policy
+        self.dtype = dtype
         self.tokenizer = tokenizer
         self.eos_token_ids = eos_token_ids
         self.pad_id = tokenizer.pad_token_id
@@ -32,7 +35,8 @@ class HFEngine:
         rollouts = Rollouts([], [], [], [])
         was_training = self.policy.training
         self.policy.eval()
-        with torch.random.fork_rng(devices=[]):
+        device = next(self.policy.parameters()).device
+        with torch.random.fork_rng(devices=[]), compute_precision(device, self.dtype):
             torch.manual_seed(sampling.seed)
             for start in range(0, len(rows), self.max_batch_rows):
                 self._generate_rows(rows[start: start + self.max_batch_rows], sampling, rollouts)
@@ -79,7 +83,7 @@ class HFEngine:
         responses = [s[n:] for s, n in zip(sequences, prompt_lengths, strict=True)]
         device = next(self.policy.parameters()).device
         batch = collate(prompts, responses, self.pad_id, device)
-        with torch.no_grad():
+        with torch.no_grad(), compute_precision(device, self.dtype):
             logp, _ = response_logprobs(self.policy, batch)
         return [logp[i, : len(r)].tolist() for i, r in enumerate(responses)]
 

