@@ -179,7 +179,7 @@ def test_multirun_sweep_gives_each_point_its_own_directory(tmp_path, tiny_model_
 def test_two_process_fsdp_run_with_one_vllm_engine_per_rank(tmp_path, tiny_model_dir):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               "--master_port", "29581", "-m", "rlvr.train", "learner.strategy=fsdp",
+               "--standalone", "-m", "rlvr.train", "learner.strategy=fsdp",
                "logger=disabled", f"hydra.run.dir={tmp_path}", "total_steps=2",
                "checkpoint_every=2", "prompts_per_step=4",
                "eval.benchmarks=[{name:arith_l1,k:2,temperature:1.0,limit:8}]"]

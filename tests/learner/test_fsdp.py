@@ -16,7 +16,7 @@ def _single_and_fsdp(tmp_path, *args):
     subprocess.run([sys.executable, str(WORKER), str(tmp_path / "single.pt"), *args], env=env,
                    check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                    "--master_port", "29561", str(WORKER), str(tmp_path / "fsdp.pt"), *args],
+                    "--standalone", str(WORKER), str(tmp_path / "fsdp.pt"), *args],
                    env=env, check=True, capture_output=True)
     return torch.load(tmp_path / "single.pt"), torch.load(tmp_path / "fsdp.pt")
 
@@ -34,7 +34,7 @@ def test_two_process_fsdp_step_matches_one_process(tmp_path):
 def test_fsdp_reductions_on_two_processes(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                    "--master_port", "29562", str(WORKER.with_name("reductions_worker.py")),
+                    "--standalone", str(WORKER.with_name("reductions_worker.py")),
                     str(tmp_path / "out.pt")], env=env, check=True, capture_output=True)
     out = torch.load(tmp_path / "out.pt")
     # rank 0: 1 row [1, 1] (padded to width 3); rank 1: 2 rows [2, 2, 2]

@@ -16,7 +16,6 @@ WORKER = Path(__file__).with_name("fsdp_train.py")
 REPO = Path(__file__).resolve().parents[2]
 TOLERANCE = 1e-5
 PER_RANK = ("time/", "throughput/")
-PORTS = iter(range(29601, 29620))
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -34,7 +33,7 @@ def _sharded(out: Path, model_dir: Path, *overrides: str, check: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_port", str(next(PORTS)), str(WORKER), str(out), str(model_dir), *overrides],
+         "--standalone", str(WORKER), str(out), str(model_dir), *overrides],
         env=_env(**env), capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"torchrun failed:\n{result.stderr[-4000:]}")
