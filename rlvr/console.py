@@ -85,7 +85,17 @@ def setup(verbose: bool = False) -> None:
     root.addHandler(console)
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
+    _route_vllm()
     _route_transformers(verbose)
+
+
+def _route_vllm() -> None:
+    """Send vLLM's records through the root logger even when vLLM was imported before
+    ``VLLM_CONFIGURE_LOGGING=0`` was set (it then has its own handler and does not propagate)."""
+    vllm_logger = logging.getLogger("vllm")
+    for handler in list(vllm_logger.handlers):
+        vllm_logger.removeHandler(handler)
+    vllm_logger.propagate = True
 
 
 def _route_transformers(verbose: bool) -> None:

@@ -29,6 +29,9 @@ def test_verbose_console_shows_everything():
 
 
 def test_run_log_keeps_third_party_info_and_native_output(tmp_path):
+    import vllm  # noqa: F401  (vLLM configures its own logger at import unless told not to)
+
+    console.setup()
     path = tmp_path / "run" / "train.log"
     with console.run_log(path):
         logging.getLogger().setLevel(logging.INFO)

@@ -11,13 +11,17 @@ WORKER = Path(__file__).with_name("fsdp_step.py")
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _single_and_fsdp(tmp_path, *args):
+def _run(command: list[str]) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, str(WORKER), str(tmp_path / "single.pt"), *args], env=env,
-                   check=True, capture_output=True)
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                    "--standalone", str(WORKER), str(tmp_path / "fsdp.pt"), *args],
-                   env=env, check=True, capture_output=True)
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode:
+        raise AssertionError(f"{command} failed:\n{result.stderr[-4000:]}")
+
+
+def _single_and_fsdp(tmp_path, *args):
+    _run([sys.executable, str(WORKER), str(tmp_path / "single.pt"), *args])
+    _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+          "--standalone", str(WORKER), str(tmp_path / "fsdp.pt"), *args])
     return torch.load(tmp_path / "single.pt"), torch.load(tmp_path / "fsdp.pt")
 
 
@@ -32,10 +36,8 @@ def test_two_process_fsdp_step_matches_one_process(tmp_path):
 
 
 def test_fsdp_reductions_on_two_processes(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                    "--standalone", str(WORKER.with_name("reductions_worker.py")),
-                    str(tmp_path / "out.pt")], env=env, check=True, capture_output=True)
+    _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+          "--standalone", str(WORKER.with_name("reductions_worker.py")), str(tmp_path / "out.pt")])
     out = torch.load(tmp_path / "out.pt")
     # rank 0: 1 row [1, 1] (padded to width 3); rank 1: 2 rows [2, 2, 2]
     assert torch.equal(out["gathered"], torch.tensor([[1.0, 1.0, 0.0], [2.0, 2.0, 2.0],
