@@ -132,13 +132,14 @@ def run_case(args: argparse.Namespace) -> dict:
     """One (shape, mode): ``args.steps`` loop steps, then the bare baselines; returns numbers."""
     from hydra import compose, initialize_config_dir
 
+    import rlvr.collect
     import rlvr.train
     from rlvr.config import register_schema, validate
 
     cuda = torch.cuda.is_available()
     dtype = "bfloat16" if cuda else "float32"
     sleep = ["rollout.sleep_mode=true"] if cuda and args.mode == "full_sleep" else []
-    rlvr.train.score_batch = alternating_rewards
+    rlvr.collect.score_batch = alternating_rewards
     register_schema()
     with tempfile.TemporaryDirectory() as tmp, \
             initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
@@ -165,7 +166,7 @@ def run_case(args: argparse.Namespace) -> dict:
             after = _weight_sample(trainer.policy)
             moved = sum(int((after[k] != before[k]).sum()) for k in before)
             total = sum(v.numel() for v in before.values())
-            batch_idx, rollouts, _, _ = trainer.last_step_samples
+            batch_idx, rollouts = trainer.last_batch.prompt_index, trainer.last_batch.rollouts
             prompts = [trainer.prompts[i] for i in batch_idx for _ in range(args.n)]
             bare_generate = _bare_generate_seconds(trainer, [trainer.prompts[i]
                                                              for i in batch_idx])

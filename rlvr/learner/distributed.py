@@ -65,6 +65,15 @@ def shard(policy: nn.Module, compute_dtype: torch.dtype = torch.float32) -> nn.M
     return policy
 
 
+def shutdown() -> None:
+    """Leave the process group (after a barrier), so that no rank exits while another still
+    talks to it: gloo aborts a process that exits with the group open ("terminate called
+    without an active exception"). No-op for a single process."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def barrier() -> None:
     if world_size() > 1:
         dist.barrier()

@@ -44,6 +44,7 @@ def main(out: str, dtype: str = "float32") -> None:
     if rank == 0:
         torch.save({"pg_loss": metrics["loss/pg_loss"], "grad_norm": metrics["optim/grad_norm"],
                     "weights": weights}, out)
+    distributed.shutdown()
 
 
 if __name__ == "__main__":

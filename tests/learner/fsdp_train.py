@@ -106,9 +106,10 @@ def main(out_dir: Path, model_dir: str, overrides: list[str]) -> None:
     rank = distributed.rank()
     if rank == 0:
         torch.save(weights, out_dir / "weights.pt")
-    state = {"lambda_state": trainer.lambda_state.to_dict() if trainer.uses_lambda else None,
-             "eval_history": trainer.eval_history, "last_eval": trainer.last_eval}
+    state = {"schedules": trainer.schedules.state_dict(), "eval_history": trainer.eval_history,
+             "last_eval": trainer.last_eval}
     (out_dir / f"state-rank{rank}.json").write_text(json.dumps(state, sort_keys=True))
+    distributed.shutdown()
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ def main(out: str) -> None:
     }
     if r == 0:
         torch.save(result, out)
+    distributed.shutdown()
 
 
 if __name__ == "__main__":
