@@ -79,6 +79,8 @@ class MetricsSink:
                 path.unlink(missing_ok=True)
         mode = resolve_wandb_mode(cfg.wandb_mode)
         if mode != "disabled":
+            if not cfg.verbose:  # W&B's banners and run summaries stay off the console
+                os.environ.setdefault("WANDB_SILENT", "true")
             import wandb
 
             self._wandb = wandb.init(
