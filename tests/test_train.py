@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from rlvr.config import register_schema, validate
 from rlvr.train import Trainer
+from tests.configs import tiny_run_config
 
 REPO = Path(__file__).resolve().parents[1]
 ALGORITHMS = sorted(p.stem for p in (REPO / "conf" / "algorithm").glob("*.yaml"))
@@ -35,19 +34,10 @@ EXTRA = {"ah_grpo": ["weights/mean", "weights/neg_mean"],
          "dapo": ["filter/kept_groups", "filter/dropped_groups", "filter/rounds"]}
 
 
-def _run_config(tmp_path, *overrides):
-    register_schema()
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=[
-            "rollout=hf", "logger=disabled", f"output_dir={tmp_path}", "resume=never",
-            "eval.benchmarks=[]", "checkpoint_every=0", "prompts_per_step=4", *overrides])
-    return validate(cfg)
-
-
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_every_algorithm_runs_two_steps_and_logs_its_diagnostics(tmp_path, tiny_model_dir,
                                                                  algorithm):
-    run = _run_config(tmp_path, f"algorithm={algorithm}", "total_steps=2")
+    run = tiny_run_config(tmp_path, f"algorithm={algorithm}", "total_steps=2")
     trainer = Trainer(run, {})
     try:
         trainer.fit()
@@ -64,9 +54,10 @@ def test_every_algorithm_runs_two_steps_and_logs_its_diagnostics(tmp_path, tiny_
 
 
 def test_composed_token_weights_each_take_their_own_parameters(tmp_path, tiny_model_dir):
-    run = _run_config(tmp_path, "algorithm=sa_ah_grpo",
-                      "algorithm.token_weights=[sa_ah,pos_reweight]", "algorithm.schedule=constant",
-                      "algorithm.lambda_value=0.5", "total_steps=1")
+    run = tiny_run_config(tmp_path, "algorithm=sa_ah_grpo",
+                          "algorithm.token_weights=[sa_ah,pos_reweight]",
+                          "algorithm.schedule=constant", "algorithm.lambda_value=0.5",
+                          "total_steps=1")
     trainer = Trainer(run, {})
     try:
         trainer.fit()
@@ -89,7 +80,7 @@ def test_schedules_and_filtering_resume_to_the_uninterrupted_metrics(tmp_path, t
                  "algorithm.beta_step=0.05" if algorithm == "asym_adaptive" else "seed=1"]
 
     def fit(out: Path) -> Trainer:
-        trainer = Trainer(_run_config(out, *overrides), {})
+        trainer = Trainer(tiny_run_config(out, *overrides), {})
         try:
             trainer.fit()
         finally:

@@ -1,27 +1,14 @@
 """Mixed precision (float32 master weights, bfloat16 compute) and the non-finite step guard."""
 
-from pathlib import Path
-
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 import rlvr.learner.learner as learner_module
-from rlvr.config import AlgorithmConfig, LearnerConfig, LoraConfig, register_schema, validate
+from rlvr.config import AlgorithmConfig, LearnerConfig, LoraConfig
 from rlvr.learner.learner import Learner, NonFiniteStepError, TrainBatch
 from rlvr.learner.policy import compute_precision, load_policy
 from rlvr.train import Trainer
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _run(tmp_path, *overrides):
-    register_schema()
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=[
-            "rollout=hf", "logger=disabled", f"output_dir={tmp_path}", "resume=never",
-            "eval.benchmarks=[]", "checkpoint_every=0", "prompts_per_step=4", *overrides])
-    return validate(cfg)
+from tests.configs import tiny_run_config
 
 
 def _weights(policy):
@@ -31,8 +18,9 @@ def _weights(policy):
 def _drift_after_steps(tmp_path, dtype, steps=3):
     """(fraction of master weight entries that moved, L2 norm of the move) after ``steps``
     trainer steps at lr 1e-6; the policy's parameters must all be float32."""
-    trainer = Trainer(_run(tmp_path / dtype, f"model.dtype={dtype}", "learner.lr=1e-6",
-                           "prompts_per_step=16", "rollout.max_new_tokens=32"), {})
+    trainer = Trainer(tiny_run_config(tmp_path / dtype, f"model.dtype={dtype}",
+                                      "learner.lr=1e-6", "prompts_per_step=16",
+                                      "rollout.max_new_tokens=32"), {})
     try:
         assert {p.dtype for p in trainer.policy.parameters()} == {torch.float32}
         before = _weights(trainer.policy)
@@ -135,7 +123,7 @@ def test_a_nan_loss_skips_the_optimizer_step_and_three_in_a_row_stop(tiny_model_
 
 
 def test_trainer_skips_the_weight_sync_of_a_nonfinite_step(tmp_path, tiny_model_dir, inject_nan):
-    trainer = Trainer(_run(tmp_path), {})
+    trainer = Trainer(tiny_run_config(tmp_path), {})
     synced = []
     trainer.engine.sync_weights = synced.append
     try:
@@ -150,7 +138,7 @@ def test_trainer_skips_the_weight_sync_of_a_nonfinite_step(tmp_path, tiny_model_
 
 def test_bfloat16_checkpoint_restores_the_float32_master_weights_exactly(tmp_path,
                                                                           tiny_model_dir):
-    run = _run(tmp_path, "model.dtype=bfloat16", "learner.lr=1e-6")
+    run = tiny_run_config(tmp_path, "model.dtype=bfloat16", "learner.lr=1e-6")
     trainer = Trainer(run, {})
     try:
         trainer.step(0)
@@ -160,8 +148,8 @@ def test_bfloat16_checkpoint_restores_the_float32_master_weights_exactly(tmp_pat
                    trainer.learner.optimizer.state[trainer.learner.params[0]].items()}
     finally:
         trainer.close()
-    resumed = Trainer(_run(tmp_path, "model.dtype=bfloat16", "learner.lr=1e-6", "resume=auto"),
-                      {})
+    resumed = Trainer(tiny_run_config(tmp_path, "model.dtype=bfloat16", "learner.lr=1e-6",
+                                      "resume=auto"), {})
     try:
         assert resumed.start_step == 1
         for name, value in _weights(resumed.policy).items():
