@@ -49,6 +49,8 @@ from pathlib import Path
 
 import torch
 
+from rlvr.reporting import provenance
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale_step import SHAPES, build_random_model
 
@@ -214,19 +216,11 @@ def checks(case: dict) -> list[tuple[str, str, str, bool]]:
     return rows
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
-                              capture_output=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def report(results: dict[tuple[str, str], dict | str], device: str, command: str,
            seconds: float) -> str:
     """The markdown report: one table of checks, one of stage timings."""
     lines = [f"# GPU check on {device}", "",
-             f"Commit `{_commit()}`, command `{command}`, {seconds / 60:.1f} min in all. "
+             f"Commit `{provenance.commit()}`, command `{command}`, {seconds / 60:.1f} min in all. "
              "Random-weight models of the paper shapes (vocabulary 151,936), built locally; see "
              "benchmarks/gpu_check.py for what each check means.", "",
              "| shape | mode | check | measured | bound | result |", "|---|---|---|---|---|---|"]

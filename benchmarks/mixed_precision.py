@@ -23,6 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from rlvr.reporting import provenance
+
 REPO = Path(__file__).resolve().parents[1]
 DTYPES = ("float32", "bfloat16")
 CURVES = {"adv/reward_mean": "accuracy (train reward)", "train/entropy": "entropy (nats/token)"}
@@ -39,14 +41,6 @@ def run(dtype: str, seed: int, steps: int, overrides: list[str], out: Path) -> l
                    capture_output=True)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return [r for r in rows if "train/entropy" in r]
-
-
-def _commit() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True,
-                              text=True).stdout.strip()
-    return git("rev-parse", "--short", "HEAD") + ("-dirty" if git("status", "--porcelain",
-                                                                   "rlvr") else "")
 
 
 def _tail_means(runs: list[list[dict]], key: str) -> list[float]:
@@ -114,7 +108,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--out", type=Path, default=REPO / "results" / "mixed_precision.md")
     args, overrides = parser.parse_known_args()
-    commit = _commit()
+    commit = provenance.commit()
     results: dict[str, list[list[dict]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in DTYPES:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+from rlvr.reporting.provenance import commit
 from rlvr.rewards import score_batch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,15 +54,6 @@ def counts(scores: list[float], rows: list[dict]) -> dict[str, int]:
             "n": len(rows)}
 
 
-def source_commit() -> str:
-    """The checked-out commit, marked when the working tree differs from it."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
-                          capture_output=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, text=True,
-                           capture_output=True).stdout.strip()
-    return f"{head}{' + uncommitted changes' if dirty else ''}"
-
-
 def _row(name: str, counts: dict[str, int]) -> str:
     return (f"| {name} | {counts['n']} | {counts['agree']} ({counts['agree'] / counts['n']:.1%})"
             f" | {counts['false_pos']} | {counts['false_neg']} |")
@@ -72,7 +63,7 @@ def report(rows: list[dict], graders: dict[str, list[float]]) -> str:
     """Markdown: overall and per-style agreement of each grader, then every disagreement of
     the first grader with the labels."""
     lines = [f"Agreement with the labels of the hand-written corpus `{CORPUS.relative_to(REPO)}` "
-             f"({len(rows)} triples), commit {source_commit()}.", "",
+             f"({len(rows)} triples), commit {commit()}.", "",
              "| grader | triples | agree | false positives | false negatives |",
              "|---|---|---|---|---|"]
     known = [i for i, row in enumerate(rows) if row["style"] == KNOWN_FALSE_POSITIVES]

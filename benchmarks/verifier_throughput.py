@@ -32,11 +32,9 @@ import statistics
 import time
 from pathlib import Path
 
-from verifier_agreement import source_commit
-
 from rlvr.data.arith import train_set
 from rlvr.data.benchmarks import load_benchmark
-from rlvr.reporting.provenance import footer
+from rlvr.reporting.provenance import commit, footer
 from rlvr.rewards import score_batch
 from rlvr.rewards.normalize import strip_formatting
 from rlvr.rewards.pool import default_pool
@@ -180,7 +178,7 @@ def main() -> None:
     lines = [f"Verifications per second of `score_batch`, {os.cpu_count()} cores (load average "
              f"{load:.1f} at the start), {args.workers} symbolic workers (fresh and warmed up for "
              f"each call), median and range of {args.repeats} calls per workload, commit "
-             f"{source_commit()}.", "",
+             f"{commit()}.", "",
              "| workload | checks | checks/s (median) | range | checks/s on idle cores "
              "(median, from CPU time) | fraction correct |", "|---|---|---|---|---|---|"]
     for name, (completions, references) in workloads(data_dir, args.size).items():
