@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# Thread settings change the order of floating-point reductions, so a run reproduces bit for bit
+# only under the same ones: a result names those that were set.
+NUMERIC_ENV = ("OMP_NUM_THREADS", "VLLM_CPU_OMP_THREADS_BIND")
 
 
 def commit() -> str:
@@ -21,11 +26,19 @@ def commit() -> str:
     return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
+def with_numeric_env(command: str) -> str:
+    """``command`` prefixed with the thread settings of :data:`NUMERIC_ENV` that are set in this
+    process and not already named in it: ``OMP_NUM_THREADS=1 python ...``."""
+    prefix = [f"{name}={shlex.quote(os.environ[name])}" for name in NUMERIC_ENV
+              if name in os.environ and f"{name}=" not in command]
+    return " ".join([*prefix, command])
+
+
 def footer(command: str) -> str:
     """The last line of a markdown result: ``Commit: `<hash>`. Command: `<command>```."""
-    return f"Commit: `{commit()}`. Command: `{command}`"
+    return f"Commit: `{commit()}`. Command: `{with_numeric_env(command)}`"
 
 
 def png_metadata(command: str) -> dict[str, str]:
     """PNG text chunks naming the commit and command (``savefig(..., metadata=...)``)."""
-    return {"Comment": f"commit {commit()}", "Description": command}
+    return {"Comment": f"commit {commit()}", "Description": with_numeric_env(command)}
