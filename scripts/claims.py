@@ -2,12 +2,16 @@
 
     python scripts/reproduce.py table2 --profile tiny      # and flip_test, sa_ah_1.5b
     python scripts/claims.py --profile tiny                # -> results/claims_tiny.md
+    python scripts/reproduce.py table2 --profile tiny --rows grpo asym_grpo \
+        --seeds 3 4 5 --out /tmp/extra                     # extra seeds, table left alone
+    python scripts/claims.py --profile tiny --study-seeds 0 1 2 3 4 5
 
 Reads the runs the reproduce script filed (rlvr/reporting/claims.py has the claims, windows and
 the rule for a verdict) and writes one markdown table: each difference with its 95 % Welch
 interval and minimum detectable effect, whole run and late window side by side, and how many
-seeds per row would resolve a 2-point accuracy difference at the observed seed spread. Claims
-whose runs are missing say "not run".
+seeds per row would resolve a 2-point accuracy difference at the observed seed spread, read
+over ``--study-seeds`` (with the accuracy claims again on those seeds). Claims whose runs are
+missing say "not run".
 """
 
 from __future__ import annotations
@@ -49,26 +53,42 @@ def _difference(diff: Difference | None, quantity: str) -> str:
             f"{scale * diff.high:+.{digits + 1}f}], MDE {scale * diff.mde:.{digits + 1}f}")
 
 
-def seed_study(runs: dict[str, dict], profile: str) -> list[str]:
-    """Per table with accuracy claims: the pooled per-seed std of the reported accuracy and the
-    seeds per row that resolve a 2-point difference at it."""
+def seed_study(profile: str, runs_root: Path, seeds: list[int] | None) -> list[str]:
+    """Per table with accuracy claims: the pooled per-seed std of the reported accuracy over
+    ``seeds`` (default: the profile's) and the seeds per row that resolve a 2-point difference
+    at it; then each accuracy claim again on every finished run among those seeds."""
+    claims = [c for c in CLAIMS if c.quantity == "accuracy"]
+    names = list(dict.fromkeys(c.table for c in claims))
+    runs = {name: finished_runs(TABLES[name], profile, runs_root, seeds) for name in names}
     lines = ["", f"## Seeds needed to resolve a {100 * EFFECT:.0f}-point accuracy difference", "",
+             f"Seeds read: {', '.join(map(str, seeds)) if seeds else 'the profile seeds'}. "
              "Pooled per-seed std of the reported accuracy over the table's rows with >= 2 "
              "seeds; seeds per row for a two-sided Welch test at 5 % with 80 % power "
              "(rlvr/reporting/stats.py `seeds_needed`).", "",
-             "| table | rows | pooled seed std (points) | seeds per row |", "|---|---|---|---|"]
-    for name in dict.fromkeys(c.table for c in CLAIMS if c.quantity == "accuracy"):
+             "| table | rows (seeds each) | pooled seed std (points) | seeds per row |",
+             "|---|---|---|---|"]
+    for name in names:
         selection = TABLES[name].selection(profile)
-        samples = [[r.selected_eval(selection)["eval/average"] for r in records]
-                   for records in runs[name].values() if len(records) >= 2]
+        samples = {row: [r.selected_eval(selection)["eval/average"] for r in records]
+                   for row, records in runs[name].items() if len(records) >= 2}
         if not samples:
             lines.append(f"| {name} | 0 | - | - |")
             continue
-        pooled = math.sqrt(sum(statistics.variance(s) * (len(s) - 1) for s in samples)
-                           / sum(len(s) - 1 for s in samples))
+        pooled = math.sqrt(sum(statistics.variance(s) * (len(s) - 1) for s in samples.values())
+                           / sum(len(s) - 1 for s in samples.values()))
         needed = seeds_needed(pooled, EFFECT) if pooled > 0 else 2
-        lines.append(f"| {name} | {len(samples)} | {100 * pooled:.2f} | "
+        counts = ", ".join(f"{row} {len(s)}" for row, s in samples.items())
+        lines.append(f"| {name} | {counts} | {100 * pooled:.2f} | "
                      f"{needed if needed is not None else '> 1000'} |")
+    lines += ["", "The accuracy claims on every finished run among these seeds:", "",
+              "| claim | row | baseline | d (reported accuracy) | verdict |", "|---|---|---|---|---|"]
+    for claim in claims:
+        result = check(claim, runs[claim.table], TABLES[claim.table].selection(profile))
+        q = claim.quantity
+        lines.append(f"| {claim.text} | {claim.row}: {_values(result.row['late'], q)} "
+                     f"(n={len(result.row['late'])}) | {claim.baseline}: "
+                     f"{_values(result.baseline['late'], q)} (n={len(result.baseline['late'])}) "
+                     f"| {_difference(result.differences['late'], q)} | {result.verdict} |")
     return lines
 
 
@@ -77,6 +97,9 @@ def main() -> None:
     parser.add_argument("--profile", default="tiny", choices=["tiny", "demo", "paper"])
     parser.add_argument("--runs", default=str(REPO / "runs"))
     parser.add_argument("--out", help="default: results/claims_<profile>.md")
+    parser.add_argument("--study-seeds", type=int, nargs="+",
+                        help="seeds the seed study reads (default: the profile's); train extra "
+                             "ones with reproduce.py --seeds ... --out <scratch>")
     args = parser.parse_args()
     runs = {name: finished_runs(TABLES[name], args.profile, Path(args.runs))
             for name in dict.fromkeys(c.table for c in CLAIMS)}
@@ -105,7 +128,7 @@ def main() -> None:
                      f"{_difference(result.differences['whole'], q)} | "
                      f"{_difference(result.differences['late'], q)} | {steps} | "
                      f"{result.verdict} |")
-    lines += seed_study(runs, args.profile)
+    lines += seed_study(args.profile, Path(args.runs), args.study_seeds)
     lines += ["", footer(shlex.join(["python", "scripts/claims.py", *sys.argv[1:]]))]
     text = "\n".join(lines) + "\n"
     out = Path(args.out) if args.out else REPO / "results" / f"claims_{args.profile}.md"

@@ -190,3 +190,23 @@ def test_every_step_claim_needs_every_step_in_order(tmp_path, first_reinforce, e
     assert result.steps == steps
     assert result.differences["whole"].low > 0
     assert result.verdict == expected
+
+
+def test_seed_study_pools_the_std_over_the_study_seeds(tmp_path):
+    accuracies = {"grpo": [0.40, 0.44, 0.42, 0.46, 0.38], "asym_grpo": [0.50, 0.47, 0.53]}
+    for row, values in accuracies.items():
+        for seed, value in enumerate(values):
+            _write_run(tmp_path / "runs" / "table2_tiny" / row / f"seed{seed}",
+                       [(0, 0.2, 0.2), (50, value, value)], [0.5])
+    out = tmp_path / "claims.md"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "claims.py"), "--runs",
+                    str(tmp_path / "runs"), "--out", str(out), "--study-seeds", "0", "1", "2",
+                    "3", "4"], check=True, capture_output=True, cwd=REPO)
+    study = next(line for line in out.read_text().splitlines() if line.startswith("| table2 |"))
+    # pooled variance: sum of squared deviations over (4 + 2) degrees of freedom
+    ss = sum(sum((v - sum(vs) / len(vs)) ** 2 for v in vs) for vs in accuracies.values())
+    assert study.split(" | ")[1] == "grpo 5, asym_grpo 3"
+    assert float(study.split(" | ")[2]) == pytest.approx(100 * math.sqrt(ss / 6), abs=0.005)
+    claim = next(line for line in out.read_text().splitlines()
+                 if line.startswith("| AsymGRPO beats GRPO | asym_grpo"))
+    assert "(n=3)" in claim and "(n=5)" in claim and "| +8.00 [" in claim
