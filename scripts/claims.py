@@ -81,7 +81,8 @@ def seed_study(profile: str, runs_root: Path, seeds: list[int] | None) -> list[s
         lines.append(f"| {name} | {counts} | {100 * pooled:.2f} | "
                      f"{needed if needed is not None else '> 1000'} |")
     lines += ["", "The accuracy claims on every finished run among these seeds:", "",
-              "| claim | row | baseline | d (reported accuracy) | verdict |", "|---|---|---|---|---|"]
+              "| claim | row | baseline | d (reported accuracy) | verdict |",
+              "|---|---|---|---|---|"]
     for claim in claims:
         result = check(claim, runs[claim.table], TABLES[claim.table].selection(profile))
         q = claim.quantity
