@@ -14,8 +14,9 @@ NUMERIC_ENV = ("OMP_NUM_THREADS", "VLLM_CPU_OMP_THREADS_BIND")
 
 
 def commit() -> str:
-    """The checked-out commit (short hash), with ``+dirty`` when tracked files differ from it;
-    ``unknown`` outside a git checkout."""
+    """The checked-out commit (short hash), with ``+dirty`` when tracked files outside
+    ``results/`` differ from it (a result being rewritten does not change the code that writes
+    it); ``unknown`` outside a git checkout."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO, text=True,
                               capture_output=True).stdout.strip()
@@ -23,7 +24,8 @@ def commit() -> str:
     head = git("rev-parse", "--short", "HEAD")
     if not head:
         return "unknown"
-    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                                      ":(exclude)results") else "")
 
 
 def with_numeric_env(command: str) -> str:

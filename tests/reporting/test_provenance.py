@@ -1,5 +1,7 @@
 """A result's footer names the thread settings it was made under, once."""
 
+import subprocess
+
 from rlvr.reporting import provenance
 
 
@@ -21,3 +23,23 @@ def test_nothing_is_added_when_no_thread_setting_is_set(monkeypatch):
     for name in provenance.NUMERIC_ENV:
         monkeypatch.delenv(name, raising=False)
     assert provenance.with_numeric_env("python x.py") == "python x.py"
+
+
+def test_a_rewritten_result_does_not_make_the_commit_dirty(tmp_path, monkeypatch):
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table.md").write_text("old\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    monkeypatch.setattr(provenance, "REPO", tmp_path)
+    head = provenance.commit()
+    assert len(head) >= 7 and not head.endswith("+dirty")
+    (tmp_path / "results" / "table.md").write_text("new\n")
+    assert provenance.commit() == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert provenance.commit() == head + "+dirty"
