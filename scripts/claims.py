@@ -56,21 +56,22 @@ def _difference(diff: Difference | None, quantity: str) -> str:
 def seed_study(profile: str, runs_root: Path, seeds: list[int] | None) -> list[str]:
     """Per table with accuracy claims: the pooled per-seed std of the reported accuracy over
     ``seeds`` (default: the profile's) and the seeds per row that resolve a 2-point difference
-    at it; then each accuracy claim again on every finished run among those seeds."""
+    at it; given ``seeds``, each accuracy claim again on every finished run among them."""
     claims = [c for c in CLAIMS if c.quantity == "accuracy"]
     names = list(dict.fromkeys(c.table for c in claims))
     runs = {name: finished_runs(TABLES[name], profile, runs_root, seeds) for name in names}
     lines = ["", f"## Seeds needed to resolve a {100 * EFFECT:.0f}-point accuracy difference", "",
              f"Seeds read: {', '.join(map(str, seeds)) if seeds else 'the profile seeds'}. "
-             "Pooled per-seed std of the reported accuracy over the table's rows with >= 2 "
-             "seeds; seeds per row for a two-sided Welch test at 5 % with 80 % power "
+             "Pooled per-seed std of the reported accuracy over the table's trained rows with "
+             ">= 2 seeds; seeds per row for a two-sided Welch test at 5 % with 80 % power "
              "(rlvr/reporting/stats.py `seeds_needed`).", "",
              "| table | rows (seeds each) | pooled seed std (points) | seeds per row |",
              "|---|---|---|---|"]
     for name in names:
         selection = TABLES[name].selection(profile)
+        trained = {row.id for row in TABLES[name].rows if row.algorithm is not None}
         samples = {row: [r.selected_eval(selection)["eval/average"] for r in records]
-                   for row, records in runs[name].items() if len(records) >= 2}
+                   for row, records in runs[name].items() if row in trained and len(records) >= 2}
         if not samples:
             lines.append(f"| {name} | 0 | - | - |")
             continue
@@ -80,6 +81,8 @@ def seed_study(profile: str, runs_root: Path, seeds: list[int] | None) -> list[s
         counts = ", ".join(f"{row} {len(s)}" for row, s in samples.items())
         lines.append(f"| {name} | {counts} | {100 * pooled:.2f} | "
                      f"{needed if needed is not None else '> 1000'} |")
+    if seeds is None:
+        return lines
     lines += ["", "The accuracy claims on every finished run among these seeds:", "",
               "| claim | row | baseline | d (reported accuracy) | verdict |",
               "|---|---|---|---|---|"]
