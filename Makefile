@@ -30,7 +30,7 @@ demo: install  ## the tiny Table 2 on CPU in minutes (one seed, 12 steps): table
 reproduce-table2: install  ## Table 2 of AsymGRPO (PROFILE=tiny on CPU | paper | demo; ARGS=overrides)
 	$(CPU_THREADS) $(PY) scripts/reproduce.py table2 --profile $(PROFILE) $(ARGS)
 
-reproduce-%: install  ## any other table: reproduce-{backbones,entropy_dynamics,flip_test,sa_ah_3b,sa_ah_1.5b,pos_reweight}
+reproduce-%: install  ## any other table: reproduce-{backbones,entropy_dynamics,flip_test,sa_ah_3b,sa_ah_1.5b,pos_reweight,peers}
 	$(CPU_THREADS) $(PY) scripts/reproduce.py $* --profile $(PROFILE) $(ARGS)
 
 test: install  ## the default test suite (< 15 min on 2 cores)

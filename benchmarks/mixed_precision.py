@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from rlvr.reporting import provenance
+from rlvr.reporting.stats import welch_difference
 
 REPO = Path(__file__).resolve().parents[1]
 DTYPES = ("float32", "bfloat16")
@@ -48,7 +49,7 @@ def _tail_means(runs: list[list[dict]], key: str) -> list[float]:
     return [statistics.fmean(r[key] for r in rows[-TAIL:]) for rows in runs]
 
 
-def plot(results: dict[str, list[list[dict]]], path: Path) -> None:
+def plot(results: dict[str, list[list[dict]]], path: Path, command: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,15 +69,14 @@ def plot(results: dict[str, list[list[dict]]], path: Path) -> None:
     fig.suptitle(f"tiny model, {len(next(iter(results.values())))} seeds: float32 vs "
                  "bfloat16 mixed precision (mean, band = min..max over seeds)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, metadata=provenance.png_metadata(command))
 
 
-def table(results: dict[str, list[list[dict]]], command: str, seeds: list[int],
-          commit: str) -> str:
+def table(results: dict[str, list[list[dict]]], command: str, seeds: list[int]) -> str:
     lines = [
         f"float32 vs bfloat16 mixed precision (float32 master weights and AdamW state, autocast "
         f"compute, vLLM in bfloat16): tiny model, arith, GRPO, vLLM rollouts, {os.cpu_count()} "
-        f"CPU cores, seeds {seeds}. Commit {commit}.", "",
+        f"CPU cores, seeds {seeds}.", "",
         "Median seconds per step (steps 2 onward; all seeds):", "",
         "| dtype | " + " | ".join(t.split("/")[1] for t in TIMES) + " |",
         "|---|" + "---|" * len(TIMES),
@@ -85,20 +85,20 @@ def table(results: dict[str, list[list[dict]]], command: str, seeds: list[int],
         cells = [statistics.median(r[t] for rows in runs for r in rows[1:]) for t in TIMES]
         lines.append(f"| {dtype} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     lines += ["", f"Mean over the last {TAIL} steps, per seed, then mean ± sd over seeds; the "
-              "difference is within seed noise when it is below twice its standard error "
-              "sqrt(sd1²/n + sd2²/n):", "",
-              "| metric | float32 | bfloat16 | difference | 2 x std. error | within noise |",
-              "|---|---|---|---|---|---|"]
-    n = len(seeds)
+              "difference bfloat16 - float32 with its 95 % Welch interval "
+              "(rlvr/reporting/stats.py); within seed noise when the interval contains 0:", "",
+              "| metric | float32 | bfloat16 | difference [95 % interval] | within noise |",
+              "|---|---|---|---|---|"]
     for key, label in CURVES.items():
         a, b = (_tail_means(results[d], key) for d in DTYPES)
-        sd_a, sd_b = (statistics.stdev(v) if n > 1 else 0.0 for v in (a, b))
-        diff = statistics.fmean(b) - statistics.fmean(a)
-        two_se = 2 * ((sd_a ** 2 + sd_b ** 2) / n) ** 0.5
+        sd_a, sd_b = (statistics.stdev(v) if len(v) > 1 else 0.0 for v in (a, b))
+        diff = welch_difference(b, a)
+        interval = "- (one seed)" if diff is None else \
+            f"{diff.estimate:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]"
+        noise = "-" if diff is None else "yes" if diff.low <= 0 <= diff.high else "no"
         lines.append(f"| {label} | {statistics.fmean(a):.3f} ± {sd_a:.3f} | "
-                     f"{statistics.fmean(b):.3f} ± {sd_b:.3f} | {diff:+.3f} | {two_se:.3f} | "
-                     f"{'yes' if abs(diff) <= two_se else 'no'} |")
-    lines += ["", "![curves](mixed_precision.png)", "", f"Command: `{command}`"]
+                     f"{statistics.fmean(b):.3f} ± {sd_b:.3f} | {interval} | {noise} |")
+    lines += ["", "![curves](mixed_precision.png)", "", provenance.footer(command)]
     return "\n".join(lines)
 
 
@@ -108,7 +108,6 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--out", type=Path, default=REPO / "results" / "mixed_precision.md")
     args, overrides = parser.parse_known_args()
-    commit = provenance.commit()
     results: dict[str, list[list[dict]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in DTYPES:
@@ -117,11 +116,11 @@ def main() -> None:
             print(f"{dtype}: done", flush=True)
     command = " ".join(["python benchmarks/mixed_precision.py --seeds", *map(str, args.seeds),
                         "--steps", str(args.steps), *overrides])
-    text = table(results, command, args.seeds, commit)
+    text = table(results, command, args.seeds)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")
-    plot(results, args.out.with_suffix(".png"))
+    plot(results, args.out.with_suffix(".png"), command)
 
 
 if __name__ == "__main__":

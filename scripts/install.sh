@@ -23,4 +23,7 @@ else
   $pip install -q vllm
 fi
 $pip install -q -e ".[dev]"
-echo "rlvr: installed ($($venv/bin/python -c 'import torch, vllm; print("torch", torch.__version__, "vllm", vllm.__version__)' 2>/dev/null | tail -1))"
+# A stack that cannot import vLLM fails here, before make records the install as done.
+stack=$($venv/bin/python -c 'import torch, vllm; from vllm import LLM; print("torch", torch.__version__, "vllm", vllm.__version__)' 2>/dev/null | tail -1)
+[ -n "$stack" ] || { echo "rlvr: torch/vllm installed but vllm does not import (run: $venv/bin/python -c 'import vllm')" >&2; exit 1; }
+echo "rlvr: installed ($stack)"

@@ -7,7 +7,8 @@ mask 1.0 on response tokens; weights [B, T] float32, 1.0 on padding.
 
 Positive-Advantage Reweighting's lambda follows a ``Schedule`` kept apart from the weight:
 ``initial_lambda`` / ``current_lambda`` / ``next_lambda`` are pure functions of a small state
-that the trainer saves in checkpoints (rlvr/algorithms/schedules.py); the trainer passes the
+that the trainer saves in checkpoints (``Schedule`` in rlvr/algorithms/registry.py,
+``ScheduleSet`` in rlvr/algorithms/parts.py); the trainer passes the
 current lambda to the weight as ``lambda_value``.
 """
 

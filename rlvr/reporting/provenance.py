@@ -18,8 +18,11 @@ def commit() -> str:
     ``results/`` differ from it (a result being rewritten does not change the code that writes
     it); ``unknown`` outside a git checkout."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, text=True,
-                              capture_output=True).stdout.strip()
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, text=True,
+                                  capture_output=True).stdout.strip()
+        except FileNotFoundError:  # no git on this machine
+            return ""
 
     head = git("rev-parse", "--short", "HEAD")
     if not head:

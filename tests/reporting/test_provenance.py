@@ -27,8 +27,9 @@ def test_nothing_is_added_when_no_thread_setting_is_set(monkeypatch):
 
 def test_a_rewritten_result_does_not_make_the_commit_dirty(tmp_path, monkeypatch):
     def git(*args: str) -> None:
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
-                       check=True, capture_output=True)
+        identity = ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false",
+                    "-c", "core.hooksPath=/dev/null"]
+        subprocess.run(["git", *identity, *args], cwd=tmp_path, check=True, capture_output=True)
 
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "table.md").write_text("old\n")

@@ -152,6 +152,17 @@ def test_welch_interval_and_mde_against_the_hand_computed_values():
     assert welch_difference([0.9, math.nan], [0.5, 0.6]) is None
 
 
+def test_welch_interval_with_unequal_sizes_and_variances():
+    # df = 2.78975 (Welch-Satterthwaite, not n_r + n_b - 2 = 6); reference quantiles from the
+    # Student t CDF as a regularised incomplete beta function (mpmath, 30 digits):
+    # t_0.975 = 3.322531, t_0.8 = 0.990235 at that df
+    diff = welch_difference([0.5, 0.61, 0.55], [0.4, 0.41, 0.42, 0.47, 0.39])
+    assert diff.estimate == pytest.approx(0.135333, abs=1e-6)
+    assert (diff.low, diff.high) == pytest.approx((0.0199926, 0.2506740), abs=1e-6)
+    assert diff.mde == pytest.approx(0.1497164, abs=1e-6)
+    assert (diff.n_row, diff.n_baseline) == (3, 5)
+
+
 def test_seeds_needed_for_a_two_point_difference():
     # std 1 point, effect 2 points: n = 5 gives (2.306 + 0.889) sqrt(2/5) = 2.02 > 2,
     # n = 6 gives (2.228 + 0.879) sqrt(2/6) = 1.79 <= 2
