@@ -253,7 +253,7 @@ class Trainer:
 
         metrics.update(step_diagnostics(batch, correct, advantages, result, step_batch.rollouts,
                                         bool(algo.token_weights)))
-        if algo.overlong_fraction > 0:
+        if self.collector.buffer > 0:  # shaping is on (a fraction can round to no buffer)
             metrics["adv/shaped_reward_mean"] = float(
                 distributed.gather_rows(step_batch.rewards).mean())
         self.schedules.advance(metrics["train/entropy"])
