@@ -7,7 +7,9 @@ the task function in "Error executing job". Here:
   composition errors (unknown group option, wrong type, unknown key, bad syntax) reach it as
   they are, and turns them into one line;
 - inside the task function (or around the compose API), ``reporting_errors`` turns
-  ``INPUT_ERRORS`` (invalid values, missing model, missing benchmark files) into one line;
+  ``INPUT_ERRORS`` (invalid values, a run directory that holds another run or is in use,
+  missing model, malformed benchmark files, a checkpoint that fails its digests, a full disk)
+  into one line;
 - one line is ``error: <the key and what to do>`` on stderr, then exit status 2, no traceback;
   any other exception (a failure during training) propagates with its traceback.
 
@@ -25,11 +27,12 @@ from typing import Any, NoReturn
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from rlvr.checkpoint import CheckpointError
 from rlvr.config import ConfigError
 from rlvr.data.benchmarks import BenchmarkError
 from rlvr.models import ModelNotFoundError
 
-INPUT_ERRORS = (ConfigError, ModelNotFoundError, BenchmarkError)
+INPUT_ERRORS = (ConfigError, ModelNotFoundError, BenchmarkError, CheckpointError)
 USAGE_EXIT_STATUS = 2
 _FULL_ERROR = "HYDRA_FULL_ERROR"
 
@@ -67,6 +70,11 @@ class _Tracebacks:
     """Whether the user asked for tracebacks (``HYDRA_FULL_ERROR=1`` before ``run`` set it)."""
 
     wanted = os.environ.get(_FULL_ERROR) == "1"
+
+
+def tracebacks_wanted() -> bool:
+    """Whether the user asked for full tracebacks (``HYDRA_FULL_ERROR=1``)."""
+    return _Tracebacks.wanted
 
 
 def run(hydra_main: Callable[[], Any]) -> None:

@@ -8,8 +8,10 @@ names the offending key (``algorithm.beta_pos must be >= 0, got -0.1``).
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass, field, make_dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,43 @@ from rlvr.data.templates import FAMILIES
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key."""
+
+
+# Settings that may differ between the commands that train one run (rlvr/run_dir.py): where
+# things are written and read from, what is logged, and the evaluation and checkpoint
+# schedules. A key names itself and everything below it.
+RESUMABLE_KEYS = (
+    "output_dir", "resume", "device", "experiment_name", "logger",
+    "eval.every_n_steps", "eval.at_start", "eval.at_end", "eval.dir", "data.dir",
+    "model.cache_dir", "checkpoint_every", "keep_checkpoints", "logprob_gain_every", "plan",
+)
+# Keys a run directory's path names already (experiment, algorithm, seed), or that extend a
+# run rather than make another (total_steps; rlvr/run_dir.py says when it is part of the run).
+_NAMED_BY_PATH = ("experiment", "algorithm", "seed", "total_steps")
+_MAX_NAME = 160
+
+
+def is_under(key: str, prefixes: Sequence[str]) -> bool:
+    """Whether the dotted ``key`` is one of ``prefixes`` or below one of them."""
+    return any(key == p or key.startswith(f"{p}.") for p in prefixes)
+
+
+def run_name(overrides: Sequence[str], seed: int) -> str:
+    """The run directory below ``runs/<experiment>/<algorithm>/``: the command-line overrides
+    that change results, sorted and joined (``algorithm.beta_pos=0.3,rollout.n=4``), then
+    ``seed<seed>``; ``seed<seed>`` alone when there are none. So two runs that differ in a
+    setting never share a directory by default. Path separators in values become ``_``; a name
+    longer than 160 characters is cut and ends in a hash of the whole."""
+    kept = []
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in _NAMED_BY_PATH or is_under(key, (*RESUMABLE_KEYS, "hydra")):
+            continue
+        kept.append(f"{key}={value.replace('/', '_')}")
+    name = ",".join(sorted(kept))
+    if len(name) > _MAX_NAME:
+        name = f"{name[:_MAX_NAME - 17]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+    return f"{name}/seed{seed}" if name else f"seed{seed}"
 
 
 def _require(ok: bool, key: str, message: str, value: Any) -> None:
@@ -187,21 +226,39 @@ class ArithConfig:
     num_train: int = 20000
     num_eval: int = 200
 
+    def validate(self) -> None:
+        from rlvr.data.arith import LEVELS
+
+        _require(self.num_train >= 1, "data.arith.num_train", "must be >= 1", self.num_train)
+        _require(self.num_eval >= 1, "data.arith.num_eval", "must be >= 1", self.num_eval)
+        _require(bool(self.levels) and set(self.levels) <= set(LEVELS), "data.arith.levels",
+                 f"must be a non-empty list of levels in {list(LEVELS)}", self.levels)
+
 
 @dataclass
 class DataConfig:
-    """The training prompts: the synthetic ``arith`` task or a registered benchmark."""
+    """The training prompts: the synthetic ``arith`` task or a registered benchmark.
+
+    ``max_prompt_tokens``: drop training prompts longer than this many tokens (the count is
+    logged); null keeps every prompt, and a prompt that leaves no room in the model's context
+    for ``rollout.max_new_tokens`` is then an error.
+    """
 
     name: str = "arith"
     split: str = "train"
     dir: str | None = None
     limit: int | None = None
     shuffle_seed: int = 0
+    max_prompt_tokens: int | None = None
     arith: ArithConfig = field(default_factory=ArithConfig)
 
     def validate(self) -> None:
         if self.limit is not None:
             _require(self.limit > 0, "data.limit", "must be > 0", self.limit)
+        if self.max_prompt_tokens is not None:
+            _require(self.max_prompt_tokens >= 1, "data.max_prompt_tokens", "must be >= 1",
+                     self.max_prompt_tokens)
+        self.arith.validate()
 
 
 @dataclass
@@ -392,6 +449,9 @@ class RunConfig:
     logprob_gain_every: int = 0
 
     def validate(self) -> None:
+        _check_finite(self)
+        _require(bool(str(self.output_dir).strip()), "output_dir", "must name a directory",
+                 self.output_dir)
         _require(self.total_steps >= 0, "total_steps", "must be >= 0 (0 evaluates the starting "
                  "policy only)", self.total_steps)
         _require(self.prompts_per_step >= 1, "prompts_per_step", "must be >= 1",
@@ -402,6 +462,11 @@ class RunConfig:
                  self.keep_checkpoints)
         self._validate_resume()
         _one_of(self.device, ("auto", "cpu", "cuda"), "device")
+        if self.device == "cuda":
+            import torch
+
+            _require(torch.cuda.is_available(), "device", "needs a CUDA device and torch sees "
+                     "none (use device=auto or device=cpu)", self.device)
         rollouts = self.prompts_per_step * self.rollout.n
         _require(rollouts % self.learner.mini_batches == 0, "learner.mini_batches",
                  f"must divide prompts_per_step x rollout.n = {rollouts}",
@@ -409,9 +474,6 @@ class RunConfig:
         for part in (self.model, self.algorithm, self.data, self.eval, self.rollout,
                      self.learner, self.logger):
             part.validate()
-        if self.learner.lr_schedule != "constant":
-            _require(math.isfinite(self.learner.lr), "learner.lr", "must be finite",
-                     self.learner.lr)
         self._validate_group_size()
         self._validate_data_dirs()
 
@@ -427,7 +489,8 @@ class RunConfig:
                               f"directory (<run>/checkpoints/step_NNNNNN), resume=auto or "
                               f"resume=never")
         _require(is_checkpoint(path), "resume", "must be a checkpoint directory "
-                 "(<run>/checkpoints/step_NNNNNN, with state.json), 'auto' or 'never'",
+                 "(<run>/checkpoints/step_NNNNNN, with state.json and digests.json), 'auto' or "
+                 "'never'",
                  self.resume)
 
     def _validate_group_size(self) -> None:
@@ -458,9 +521,40 @@ class RunConfig:
                               f"choose eval=math5 / eval=gsm8k")
 
 
+def _check_finite(node: Any, prefix: str = "") -> None:
+    """Every float of the configuration is finite: an infinite learning rate, weight decay or
+    coefficient passes every range check and then writes NaN weights at the first step."""
+    if is_dataclass(node):
+        for f in fields(node):
+            _check_finite(getattr(node, f.name), f"{prefix}.{f.name}" if prefix else f.name)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            _check_finite(item, f"{prefix}[{i}]")
+    elif isinstance(node, float):
+        _require(math.isfinite(node), prefix, "must be finite", node)
+
+
+def _check_known_keys(cfg: DictConfig, schema: Any, prefix: str = "") -> None:
+    """Every key of the composed config is a field of the schema: ``+algorithm.beta_poss=0.1``
+    (a misspelt key added with ``+``) would otherwise be dropped without a word."""
+    names = {f.name for f in fields(schema)}
+    for key, value in cfg.items_ex(resolve=False):
+        name = f"{prefix}{key}"
+        if key not in names:
+            raise ConfigError(f"{name}: no such key in the schema (rlvr/config.py); check its "
+                              f"spelling (a key added with + must be one the schema has)")
+        default = getattr(schema, str(key))
+        if isinstance(value, DictConfig) and is_dataclass(default):
+            _check_known_keys(value, default, f"{name}.")
+
+
 def register_schema() -> None:
-    """Register ``RunConfig`` as Hydra's ``schema`` so conf/config.yaml composes onto it."""
+    """Register ``RunConfig`` as Hydra's ``schema`` so conf/config.yaml composes onto it, and
+    the ``rlvr_run_name`` resolver (``run_name``) that names its run directories."""
     ConfigStore.instance().store(name="schema", node=RunConfig)
+    if not OmegaConf.has_resolver("rlvr_run_name"):
+        OmegaConf.register_new_resolver("rlvr_run_name",
+                                        lambda overrides, seed: run_name(list(overrides), seed))
 
 
 def validate(cfg: DictConfig) -> RunConfig:
@@ -469,6 +563,7 @@ def validate(cfg: DictConfig) -> RunConfig:
     Raises:
         ConfigError: naming the key, for a wrong type or an out-of-range value.
     """
+    _check_known_keys(cfg, RunConfig())
     try:
         run: RunConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     except Exception as err:  # omegaconf raises several types; all name the key

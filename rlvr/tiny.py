@@ -49,6 +49,7 @@ from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX, Qwen
 from rlvr.config import ArithConfig, TinyModelConfig
 from rlvr.data import arith
 from rlvr.data.templates import render_prompt
+from rlvr.digests import manifest_problem, write_manifest
 from rlvr.learner.batching import collate
 from rlvr.learner.learner import lr_lambda
 from rlvr.rewards import math_reward
@@ -56,6 +57,7 @@ from rlvr.rewards import math_reward
 log = logging.getLogger(__name__)
 
 BUILD_VERSION = 1
+MANIFEST = "rlvr_files.json"
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -107,15 +109,24 @@ def recipe_hash(tiny: TinyModelConfig, task: ArithConfig) -> str:
 
 
 def ensure_tiny_model(tiny: TinyModelConfig, task: ArithConfig, cache_dir: str | Path) -> Path:
-    """The directory of the tiny model for this recipe, building it first if it is not cached."""
+    """The directory of the tiny model for this recipe, building it first if it is not cached
+    or if the cached copy fails its manifest (``rlvr_files.json``: every file's digest)."""
     target = Path(cache_dir).expanduser() / "tiny" / recipe_hash(tiny, task)
-    if (target / "config.json").exists():
-        return target
+    if target.is_dir():
+        problem = manifest_problem(target, MANIFEST)
+        if problem is None:
+            return target
+        log.warning("the cached tiny model %s fails its check (%s): rebuilding it", target,
+                    problem)
+        broken = target.with_name(f"{target.name}.broken-{os.getpid()}")
+        target.rename(broken)
+        shutil.rmtree(broken, ignore_errors=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     log.info("building the tiny model into %s", target)
     build_tiny_model(tiny, task, staging)
+    write_manifest(staging, MANIFEST)
     try:
         staging.rename(target)
     except OSError:  # another process finished the same build first

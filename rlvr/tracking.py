@@ -11,6 +11,7 @@ W&B mode ``auto``: ``WANDB_MODE`` if set, else online when an API key is configu
 from __future__ import annotations
 
 import json
+import logging
 import netrc
 import os
 from collections.abc import Iterable
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.config import LoggerConfig
+
+log = logging.getLogger(__name__)
 
 
 def resolve_wandb_mode(mode: str) -> str:
@@ -48,12 +51,38 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def truncate_jsonl(path: Path, last_step: int) -> None:
-    """Keep only the records of ``path`` with ``step <= last_step``."""
+    """Keep only the records of ``path`` with ``step <= last_step``, through a temporary file
+    and an atomic rename (a kill mid-way leaves the old file whole). A partial last line (a
+    write cut by a kill or a full disk) is dropped with a warning; a broken line before the
+    last is an error naming the file and line.
+
+    Raises:
+        ValueError: a line other than the last is not a JSON record.
+    """
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line)["step"] <= last_step]
-    path.write_text("".join(f"{line}\n" for line in kept))
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    kept = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number < len(lines):
+                raise ValueError(f"{path}:{number}: not a JSON record; the file is damaged "
+                                 f"(resume=never moves the run aside and starts over)") from None
+            log.warning("%s:%d: dropped a partial last line (%d characters)", path, number,
+                        len(line))
+            continue
+        if record["step"] <= last_step:
+            kept.append(line)
+    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with staging.open("w", encoding="utf-8") as f:
+        f.write("".join(f"{line}\n" for line in kept))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(staging, path)
 
 
 class MetricsSink:

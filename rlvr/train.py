@@ -9,8 +9,10 @@ Evaluation at the start, every ``eval.every_n_steps`` and at the end; a checkpoi
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import random
 import time
 from collections import defaultdict
@@ -26,10 +28,20 @@ from tqdm import tqdm
 from rlvr import cli, console
 from rlvr.algorithms import diagnostics
 from rlvr.algorithms.parts import ScheduleSet
-from rlvr.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from rlvr.checkpoint import (
+    CheckpointError,
+    checkpoint_step,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    select_checkpoint,
+    supersede_after,
+    verify_checkpoint,
+)
 from rlvr.collect import RolloutCollector, StepBatch
 from rlvr.config import ConfigError, RunConfig, register_schema, validate
 from rlvr.data.datasets import load_problems
+from rlvr.data.problem import Problem
 from rlvr.data.prompts import PromptStream, encode_prompts
 from rlvr.evaluation.runner import EvalBenchmark, evaluate
 from rlvr.learner import distributed
@@ -37,7 +49,14 @@ from rlvr.learner.learner import Learner, TrainBatch, UpdateResult
 from rlvr.learner.policy import is_lora, load_policy
 from rlvr.models import resolve_model_path
 from rlvr.rollout.base import RolloutEngine, Rollouts
-from rlvr.rollout.limits import max_model_len, stop_token_ids
+from rlvr.rollout.limits import (
+    check_prompt_lengths,
+    drop_long_prompts,
+    max_model_len,
+    model_context,
+    stop_token_ids,
+)
+from rlvr.run_dir import RunDirectory, check_identity, fingerprint, identity
 from rlvr.seeding import eval_seed
 from rlvr.tracking import MetricsSink
 
@@ -62,7 +81,7 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda but no CUDA device is available; use device=cpu")
+        raise ConfigError("device=cuda: torch sees no CUDA device; use device=auto or device=cpu")
     return torch.device(device)
 
 
@@ -135,33 +154,42 @@ def load_eval_benchmarks(run: RunConfig, tokenizer) -> list[EvalBenchmark]:
 
 
 class Trainer:
-    """One run: builds model, data, learner and engine (restoring the latest checkpoint), then
-    ``fit`` loops over ``step``, evaluating and checkpointing on schedule."""
+    """One run: opens its run directory (rlvr/run_dir.py), picks the checkpoint to resume, builds
+    model, data, learner and engine, then ``fit`` loops over ``step``, evaluating and
+    checkpointing on schedule."""
 
     def __init__(self, run: RunConfig, resolved_config: dict[str, Any],
-                 engine: RolloutEngine | None = None) -> None:
+                 engine: RolloutEngine | None = None,
+                 run_dir: RunDirectory | None = None) -> None:
         """``engine``: an existing rollout engine of the same model to reuse (its weights are
-        replaced by this run's policy); None builds one."""
+        replaced by this run's policy); None builds one. ``run_dir``: the run directory already
+        opened for this run (``RunDirectory.open``); None opens it here."""
         from transformers import AutoTokenizer
 
         self.run = run
         self.started = time.perf_counter()
         self.device = resolve_device(run.device)
+        self.owns_run_dir = run_dir is None
+        self.directory = run_dir or RunDirectory.open(
+            run, resolved_config or None, writer=int(os.environ.get("RANK", "0")) == 0)
+        self.owns_engine = engine is None
+        self.engine = engine
+        self.sink: MetricsSink | None = None
         distributed.init_from_env(self.device)
         self.rank, self.world = distributed.rank(), distributed.world_size()
         _check_data_parallel(run, self.world)
-        self.run_dir = Path(run.output_dir)
+        self.run_dir = self.directory.path
         algo = run.algorithm
         random.seed(run.seed)
         torch.manual_seed(run.seed)
+        checkpoint = self._checkpoint_to_resume()
 
         self.model_path = resolve_model_path(run.model, run.data.arith)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path,
                                                        revision=run.model.revision)
-        self.problems = load_problems(run.data.name, run.data.split, run.data.dir,
-                                      run.data.limit, run.data.arith)
-        self.prompts = encode_prompts(self.problems, self.tokenizer, run.model.family)
+        self.problems, self.prompts = self._training_prompts()
         self.eval_benchmarks = load_eval_benchmarks(run, self.tokenizer)
+        self._check_prompts_fit()
         self.policy = load_policy(self.model_path, run.model.dtype, run.learner.lora,
                                   self.device, run.learner.gradient_checkpointing,
                                   run.model.revision, run.model.trust_remote_code)
@@ -174,8 +202,6 @@ class Trainer:
         self.schedules = ScheduleSet([(registry, name, algo.parameters())
                                       for registry, name in algo.parts()])
         self.start_step, state = 0, {}
-        checkpoint = latest_checkpoint(self.run_dir) if run.resume == "auto" else \
-            (None if run.resume == "never" else Path(run.resume))
         if checkpoint is not None:
             state = load_checkpoint(checkpoint, self.policy, self.learner)
             self.start_step = state["step"]
@@ -183,7 +209,6 @@ class Trainer:
             log.info("resuming from %s (step %d)", checkpoint, self.start_step)
         self.eval_history = [tuple(x) for x in state.get("eval_history", [])]
         self.last_eval: dict[str, float] = state.get("last_eval", {})
-        self.owns_engine = engine is None
         if engine is None:
             prompt_lengths = [len(p) for p in self.prompts]
             prompt_lengths += [len(p) for b in self.eval_benchmarks for p in b.prompt_ids]
@@ -195,11 +220,76 @@ class Trainer:
         self.engine.sync_weights(self.policy)
         self.collector = RolloutCollector(run, self.engine, self.prompts, self.problems,
                                           PromptStream(len(self.prompts), run.data.shuffle_seed))
+        self.identity = identity(run)
         self.sink = MetricsSink(
-            self.run_dir, run.logger, resolved_config, name=self.run_dir.name,
+            self.run_dir, run.logger, {**(resolved_config or {}),
+                                       "run": {"fingerprint": fingerprint(self.identity)}},
+            name=str(self.run_dir.relative_to(self.run_dir.parent.parent)),
             group=run.experiment_name, tags=[algo.name, Path(run.model.path).name],
             resume_step=self.start_step, wandb_id=state.get("wandb_id"), enabled=self.rank == 0)
 
+    def _checkpoint_to_resume(self) -> Path | None:
+        """The verified checkpoint this run continues from (None: from the start), chosen on
+        rank 0 before any model loads: ``resume=auto`` the newest that verifies (falling back
+        past corrupt ones), a checkpoint path that one, which must verify. Its recorded identity
+        must be this run's; the run directory's checkpoints after it are superseded.
+
+        Raises:
+            CheckpointError: the named checkpoint fails its digests, or none verifies.
+            RunDirError: the checkpoint was made by a run with other settings.
+        """
+        run = self.run
+        if run.resume == "never":
+            return None
+        chosen: Path | None = None
+        failure = None
+        if self.rank == 0:
+            try:
+                if run.resume == "auto":
+                    chosen = select_checkpoint(self.run_dir)
+                else:
+                    chosen = Path(run.resume).expanduser()
+                    verify_checkpoint(chosen)
+                if chosen is not None:
+                    state = json.loads((chosen / "state.json").read_text())
+                    check_identity(state.get("identity", {}), run, f"checkpoint {chosen}")
+                    supersede_after(self.run_dir, checkpoint_step(chosen))
+            except (CheckpointError, ConfigError) as err:
+                failure = err
+        chosen, failure = distributed.from_rank0((chosen, failure))
+        if failure is not None:
+            raise failure
+        return chosen
+
+    def _training_prompts(self) -> tuple[list[Problem], list[list[int]]]:
+        """The training problems and their prompt token ids, without the prompts longer than
+        ``data.max_prompt_tokens`` (their number is logged)."""
+        run = self.run
+        problems = load_problems(run.data.name, run.data.split, run.data.dir, run.data.limit,
+                                 run.data.arith)
+        prompts = encode_prompts(problems, self.tokenizer, run.model.family)
+        kept = drop_long_prompts(prompts, run.data.max_prompt_tokens)
+        if len(kept) < len(prompts):
+            log.info("data.max_prompt_tokens=%d: dropped %d of %d training prompts",
+                     run.data.max_prompt_tokens, len(prompts) - len(kept), len(prompts))
+        if not kept:
+            raise ConfigError(f"data.max_prompt_tokens={run.data.max_prompt_tokens} drops every "
+                              f"training prompt; raise it")
+        return [problems[i] for i in kept], [prompts[i] for i in kept]
+
+    def _check_prompts_fit(self) -> None:
+        """Every training and evaluation prompt leaves room for its new tokens in the model's
+        context (before any weights load; a prompt that does not fit would fail the engine's
+        start-up, or allocate for its length)."""
+        run = self.run
+        context = model_context(self.model_path, run.rollout, revision=run.model.revision,
+                                trust_remote_code=run.model.trust_remote_code)
+        check_prompt_lengths(f"data={run.data.name}", [len(p) for p in self.prompts],
+                             run.rollout.max_new_tokens, context)
+        for bench in self.eval_benchmarks:
+            check_prompt_lengths(f"eval benchmark {bench.spec.name}",
+                                 [len(p) for p in bench.prompt_ids],
+                                 bench.spec.max_new_tokens or run.rollout.max_new_tokens, context)
 
     def step(self, step: int) -> dict[str, float]:
         """One step on the next ``prompts_per_step`` prompts; returns its metrics."""
@@ -284,7 +374,8 @@ class Trainer:
 
     def save(self, done: int) -> None:
         save_checkpoint(self.run_dir, done, self.policy, self.tokenizer, self.learner, {
-            "wandb_id": self.sink.wandb_id, "schedules": self.schedules.state_dict(),
+            "identity": self.identity, "wandb_id": self.sink.wandb_id,
+            "schedules": self.schedules.state_dict(),
             "eval_history": self.eval_history, "last_eval": self.last_eval,
         }, keep=self.run.keep_checkpoints)
 
@@ -292,6 +383,9 @@ class Trainer:
         """Train from the start (or the restored checkpoint) to ``total_steps``; returns the
         final evaluation metrics."""
         run = self.run
+        if self.start_step and self.start_step >= run.total_steps:
+            log.info(nothing_to_train(self.run_dir, self.start_step, run.total_steps))
+            return self.last_eval
         evaluates = bool(self.eval_benchmarks)
         if self.start_step == 0 and run.eval.at_start and evaluates:
             self.evaluate(0)
@@ -320,15 +414,25 @@ class Trainer:
         return self.last_eval
 
     def close(self) -> None:
-        self.sink.finish()
+        if self.sink is not None:
+            self.sink.finish()
         close = getattr(self.engine, "close", None)
         if self.owns_engine and close is not None:
             close()
+        if self.owns_run_dir:
+            self.directory.close()
 
 
-def train(run: RunConfig, resolved_config: dict[str, Any]) -> dict[str, float]:
+def nothing_to_train(run_dir: Path, step: int, total_steps: int) -> str:
+    """The one line of a resume whose checkpoint is already at (or past) ``total_steps``."""
+    return (f"nothing to train: {run_dir} is at step {step} and total_steps={total_steps}; its "
+            f"results are in that directory (raise total_steps to train on)")
+
+
+def train(run: RunConfig, resolved_config: dict[str, Any],
+          run_dir: RunDirectory | None = None) -> dict[str, float]:
     """Run (or resume) training as configured; returns the final evaluation metrics."""
-    trainer = Trainer(run, resolved_config)
+    trainer = Trainer(run, resolved_config, run_dir=run_dir)
     try:
         return trainer.fit()
     finally:
@@ -398,19 +502,45 @@ def _check_data_parallel(run: RunConfig, world: int) -> None:
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
+    """Check everything that can be checked before a model loads (values, the run directory's
+    lock and identity, whether anything is left to train), then train."""
     with cli.reporting_errors():
         cli.check_group_choices()
         run = validate(cfg)
         console.setup(verbose=run.logger.verbose)
         resolved = OmegaConf.to_container(cfg, resolve=True)
-        with console.run_log(Path(run.output_dir) / "train.log"):
-            _train_and_report(run, resolved)
+        directory = RunDirectory.open(run, resolved,
+                                      writer=int(os.environ.get("RANK", "0")) == 0)
+        try:
+            done = _finished_step(run, directory.path)
+            if done is not None:
+                log.info(nothing_to_train(directory.path, done, run.total_steps))
+                return
+            with console.run_log(directory.path / "train.log"):
+                log.info("run directory %s (full log: train.log)", directory.path)
+                final = train(run, resolved, directory)
+                log.info("final evaluation: %s", format_metrics(final))
+        finally:
+            directory.close()
 
 
-def _train_and_report(run: RunConfig, resolved: dict[str, Any]) -> None:
-    log.info("run directory %s (full log: train.log)", run.output_dir)
-    final = train(run, resolved)
-    log.info("final evaluation: %s", format_metrics(final))
+def _finished_step(run: RunConfig, run_dir: Path) -> int | None:
+    """The step of the checkpoint a resume would start from, when it is at or past
+    ``total_steps`` (nothing to train); else None."""
+    if run.resume == "never":
+        return None
+    checkpoint = latest_checkpoint(run_dir) if run.resume == "auto" else Path(run.resume)
+    if checkpoint is None:
+        return None
+    step = checkpoint_step(checkpoint)
+    if step < run.total_steps:
+        return None
+    if step > run.total_steps:
+        raise ConfigError(f"total_steps={run.total_steps} is below step {step} of the checkpoint "
+                          f"{checkpoint}: the run in {run_dir} went further already; pass "
+                          f"total_steps={step} or more, or resume=never to start a "
+                          f"{run.total_steps}-step run")
+    return step
 
 
 def format_metrics(metrics: dict[str, float]) -> str:

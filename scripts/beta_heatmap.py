@@ -4,7 +4,8 @@
     python scripts/beta_heatmap.py runs/beta_grid [--metric eval/average] [--select final]
 
 Reads every run directory below the sweep directory that holds a summary, takes beta_pos and
-beta_neg from the run's resolved Hydra config (.hydra/config.yaml), and plots the chosen
+beta_neg from the run's resolved config (config.yaml, written by rlvr/run_dir.py once the run
+directory is checked), and plots the chosen
 evaluation metric (mean over seeds). Writes <sweep>/beta_heatmap.png and .csv, or --out.
 """
 
@@ -20,13 +21,14 @@ import yaml
 
 from rlvr.reporting.collect import RunRecords, is_finished
 from rlvr.reporting.provenance import png_metadata
+from rlvr.run_dir import CONFIG_FILE
 
 
 def sweep_cells(root: Path, metric: str, selection: str) -> dict[tuple[float, float], list[float]]:
     """{(beta_pos, beta_neg): [metric per seed]} over the finished runs under ``root``."""
     cells: dict[tuple[float, float], list[float]] = defaultdict(list)
-    for config in sorted(root.rglob(".hydra/config.yaml")):
-        run_dir = config.parent.parent
+    for config in sorted(root.rglob(CONFIG_FILE)):
+        run_dir = config.parent
         if not is_finished(run_dir):
             continue
         algorithm = yaml.safe_load(config.read_text())["algorithm"]

@@ -77,6 +77,14 @@ def _first_error(capsys, *overrides: str, config: str = "config") -> tuple[int, 
                                                 "ent_decrease compares"),
     (["seed=1.5"], "error: seed: Value '1.5' of type 'float' could not be converted to Integer"),
     (["foo=[1"], "error: could not parse the overrides"),
+    (["+algorithm.beta_poss=0.1"], "error: algorithm.beta_poss: no such key in the schema"),
+    (["learner.lr=inf"], "error: learner.lr must be finite, got inf"),
+    (["learner.weight_decay=inf"], "error: learner.weight_decay must be finite, got inf"),
+    (["algorithm=pos_reweight", "algorithm.lambda_value=nan"],
+     "error: algorithm.lambda_value must be finite, got nan"),
+    (["output_dir="], "error: output_dir must name a directory, got ''"),
+    (["data.arith.num_train=0"], "error: data.arith.num_train must be >= 1, got 0"),
+    (["device=cuda"], "error: device needs a CUDA device and torch sees none"),
 ])
 def test_errors_read_as_one_line(capsys, overrides, line):
     code, output = _first_error(capsys, *overrides)

@@ -90,6 +90,9 @@ def test_resume_accepts_a_checkpoint_and_rejects_other_paths(tmp_path):
     with pytest.raises(ConfigError, match="resume must be a checkpoint directory"):
         validate(_compose(f"resume={checkpoint}"))
     (checkpoint / "state.json").write_text("{}")
+    with pytest.raises(ConfigError, match="resume must be a checkpoint directory"):
+        validate(_compose(f"resume={checkpoint}"))  # digests.json is written last
+    (checkpoint / "digests.json").write_text("{}")
     assert validate(_compose(f"resume={checkpoint}")).resume == str(checkpoint)
     with pytest.raises(ConfigError, match=f"resume={tmp_path}/nope: no such directory"):
         validate(_compose(f"resume={tmp_path}/nope"))

@@ -160,7 +160,7 @@ def test_multirun_sweep_gives_each_point_its_own_directory(tmp_path, tiny_model_
                     "eval.benchmarks=[{name:arith_l1,k:1,limit:4}]",
                     f"hydra.sweep.dir={tmp_path}"], cwd=REPO, env=env, check=True,
                    capture_output=True)
-    summaries = sorted(p.parent.name for p in tmp_path.rglob("summary.json"))
+    summaries = sorted(str(p.parent.relative_to(tmp_path)) for p in tmp_path.rglob("summary.json"))
     assert len(summaries) == 2
     assert any("beta_pos=0.3" in s for s in summaries)
     assert any("beta_pos=0.9" in s for s in summaries)

@@ -25,14 +25,31 @@ class BenchmarkError(ValueError):
     """A benchmark cannot be loaded as configured; the message says why and what to do."""
 
 
+class RowError(ValueError):
+    """A row lacks what its benchmark needs; ``load_benchmark`` adds the file and line."""
+
+
+def _value(row: Row, name: str) -> Any:
+    """``row[name]``, which must be present and not null."""
+    if name not in row:
+        raise RowError(f"missing field {name!r} (fields: {sorted(row)})")
+    if row[name] is None:
+        raise RowError(f"field {name!r} is null")
+    return row[name]
+
+
 def _gsm8k_answer(row: Row) -> str:
-    """The text after the last ``####`` of GSM8K's worked solution, thousands commas removed."""
-    return row["answer"].split("####")[-1].strip().replace(",", "")
+    """The text after the last ``####`` of GSM8K's worked solution, thousands commas removed.
+    A solution without ``####`` has no final answer: it is an error, not the whole solution."""
+    solution = str(_value(row, "answer"))
+    if "####" not in solution:
+        raise RowError("GSM8K field 'answer' has no '####' before its final answer")
+    return solution.split("####")[-1].strip().replace(",", "")
 
 
 def _number_answer(row: Row) -> str:
     """AMC23 stores answers as floats (27.0): write integral values as integers."""
-    value = row["answer"]
+    value = _value(row, "answer")
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
@@ -40,12 +57,12 @@ def _number_answer(row: Row) -> str:
 
 def _olympiad_answer(row: Row) -> str:
     """OlympiadBench: ``final_answer`` is a list of one string, usually wrapped in ``$``."""
-    answer = row["final_answer"]
-    return (answer[0] if isinstance(answer, list) else answer).strip().strip("$").strip()
+    answer = _value(row, "final_answer")
+    return str(answer[0] if isinstance(answer, list) else answer).strip().strip("$").strip()
 
 
 def _field(name: str) -> Callable[[Row], str]:
-    return lambda row: str(row[name]).strip()
+    return lambda row: str(_value(row, name)).strip()
 
 
 @dataclass(frozen=True)
@@ -108,7 +125,42 @@ def _offline() -> bool:
                for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
 
 
-def _read_rows(name: str, spec: BenchmarkSpec, split: str, data_dir: str | None) -> list[Row]:
+def read_jsonl(path: Path) -> list[tuple[str, Row]]:
+    """The rows of a jsonl file, each with its location ``<file>:<line>``; a UTF-8 byte-order
+    mark is accepted, blank lines are skipped.
+
+    Raises:
+        BenchmarkError: bytes that are not UTF-8 (naming the byte offset and line), a line that
+            is not JSON or not a JSON object (naming the file and line).
+    """
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise BenchmarkError(f"{path}:{line}: not UTF-8 (byte offset {err.start}: "
+                             f"{err.reason}); re-encode the file as UTF-8") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise BenchmarkError(f"{where}: not valid JSON ({err.msg} at column {err.colno})"
+                                 ) from None
+        if not isinstance(row, dict):
+            raise BenchmarkError(f"{where}: a row must be a JSON object, got "
+                                 f"{type(row).__name__}")
+        rows.append((where, row))
+    return rows
+
+
+def _read_rows(name: str, spec: BenchmarkSpec, split: str, data_dir: str | None
+               ) -> list[tuple[str, Row]]:
+    """The rows of ``name``'s ``split``, each with where it came from (file:line, or the hub
+    dataset and row index)."""
     if split not in spec.hub:
         raise BenchmarkError(f"benchmark {name!r} has no split {split!r}; "
                              f"splits: {sorted(spec.hub)}")
@@ -117,8 +169,7 @@ def _read_rows(name: str, spec: BenchmarkSpec, split: str, data_dir: str | None)
         if not path.exists():
             raise BenchmarkError(f"benchmark {name!r}: no file {path} (expected "
                                  f"<dir>/{spec.local_name}/{split}.jsonl)")
-        with path.open(encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
+        return read_jsonl(path)
     if _offline():
         raise BenchmarkError(
             f"benchmark {name!r} would load from the Hugging Face Hub, which is offline "
@@ -128,7 +179,8 @@ def _read_rows(name: str, spec: BenchmarkSpec, split: str, data_dir: str | None)
     from datasets import load_dataset
 
     dataset_id, config, hub_split = spec.hub[split]
-    return [dict(row) for row in load_dataset(dataset_id, config, split=hub_split)]
+    return [(f"{dataset_id} {hub_split} row {i}", dict(row))
+            for i, row in enumerate(load_dataset(dataset_id, config, split=hub_split))]
 
 
 def load_benchmark(name: str, split: str, data_dir: str | None = None,
@@ -137,21 +189,25 @@ def load_benchmark(name: str, split: str, data_dir: str | None = None,
 
     Raises:
         BenchmarkError: unknown benchmark or split, missing local file, hub offline without
-            ``data_dir``, or rows without answers (naming how many).
+            ``data_dir``, a row that is malformed or lacks a field (naming its file and line),
+            or rows with empty answers (naming how many).
     """
     if name not in BENCHMARKS:
         raise BenchmarkError(f"unknown benchmark {name!r}; known: {available_benchmarks()}")
     spec = BENCHMARKS[name]
     rows = _read_rows(name, spec, split, data_dir)
     problems, empty = [], 0
-    for index, row in enumerate(rows):
-        answer = re.sub(r"\s+", " ", spec.answer(row)) if row else ""
+    for index, (where, row) in enumerate(rows):
+        try:
+            answer = re.sub(r"\s+", " ", spec.answer(row))
+            question = spec.question(row)
+        except RowError as err:
+            raise BenchmarkError(f"{where}: benchmark {name!r}: {err}") from None
         if not answer:
             empty += 1
             continue
         row_id = str(row[spec.id]) if spec.id and spec.id in row else f"{name}-{split}-{index}"
-        problems.append(Problem(id=row_id, problem=spec.question(row), answer=answer,
-                                source=row))
+        problems.append(Problem(id=row_id, problem=question, answer=answer, source=row))
     if empty and not spec.drop_empty_answers:
         raise BenchmarkError(f"benchmark {name!r} split {split!r}: {empty} of {len(rows)} rows "
                              f"have no answer")

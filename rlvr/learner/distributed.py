@@ -23,7 +23,7 @@ the same whatever the world size.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 import torch
@@ -157,3 +157,16 @@ def load_full_state(module: nn.Module, state: dict[str, Tensor]) -> None:
                                                                          strict=False))
     if result.unexpected_keys:
         raise RuntimeError(f"weights that the model does not have: {result.unexpected_keys}")
+
+
+def all_finite(tensors: Iterable[Tensor]) -> bool:
+    """Whether every element of ``tensors`` (parameters, possibly FSDP-sharded) is finite on
+    every rank: the max-abs of a tensor is NaN or inf exactly when it holds one; one device
+    sync for all of them."""
+    local = [t.to_local() if hasattr(t, "to_local") else t for t in tensors]
+    local = [t.detach() for t in local if t.numel()]
+    if not local:
+        return True
+    norms = torch._foreach_norm(local, float("inf"))
+    finite = bool(torch.stack([n.float() for n in norms]).isfinite().all())
+    return all_reduce(float(not finite), op="max") == 0

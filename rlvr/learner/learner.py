@@ -17,7 +17,7 @@ micro-batches. So a sharded update equals the single-process update of the same 
 Forward and backward run in ``model.dtype`` (rlvr/learner/policy.py ``compute_precision``) on
 float32 master weights. An optimiser step whose loss or gradient norm is not finite (on any rank)
 is skipped, gradients dropped; ``learner.max_nonfinite_steps`` skipped steps in a row stop the
-run with ``NonFiniteStepError``.
+run with ``NonFiniteStepError``, and so do weights that are not finite after an applied step.
 """
 
 from __future__ import annotations
@@ -303,6 +303,7 @@ class Learner:
                                                                        self.cfg.grad_clip)))
                 if self._finite_step(loss_finite, grad_norms[-1]):
                     self.optimizer.step()
+                    self._check_weights_finite()
                 else:
                     skipped += 1
                 self.optimizer.zero_grad(set_to_none=True)
@@ -320,6 +321,20 @@ class Learner:
         seq_logp = (first_logp * mask).sum(1) / mask.sum(1)
         return UpdateResult(metrics=metrics, seq_logp=seq_logp, entropy=first_entropy,
                             token_weights=first_weights, applied=len(grad_norms) - skipped)
+
+    def _check_weights_finite(self) -> None:
+        """After an applied optimiser step: a finite loss and gradient can still step the
+        weights to inf or NaN (an overflowing learning rate); the step cannot be undone without
+        a copy of the weights, so the run stops before anything saves them.
+
+        Raises:
+            NonFiniteStepError: some parameter is not finite (on any rank).
+        """
+        if not distributed.all_finite(self.params):
+            raise NonFiniteStepError(
+                f"the weights are not finite after an optimiser step (learner.lr "
+                f"{self.scheduler.get_last_lr()[0]:g}); stopping before they are saved, the "
+                f"last checkpoint is intact. Lower learner.lr, or check model.dtype")
 
     def _finite_step(self, loss_finite: bool, grad_norm: float) -> bool:
         """Whether the optimiser step may go ahead: loss and gradient norm finite on every rank.

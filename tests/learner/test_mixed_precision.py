@@ -159,3 +159,15 @@ def test_bfloat16_checkpoint_restores_the_float32_master_weights_exactly(tmp_pat
             assert torch.equal(state[key], value), key
     finally:
         resumed.close()
+
+
+def test_weights_that_turn_nonfinite_after_an_applied_step_stop_the_run(tiny_model_dir):
+    """A finite loss and gradient with an infinite learning rate (validation rejects it; here
+    the learner is built directly) steps the weights to inf/NaN: the learner stops at once."""
+    policy = load_policy(str(tiny_model_dir), "float32", LoraConfig(), torch.device("cpu"))
+    learner = Learner(policy, LearnerConfig(lr=float("inf")), AlgorithmConfig(), vocab_size=1,
+                      pad_id=0, temperature=1.0, max_new_tokens=5, total_steps=10, tis_cap=None,
+                      seed=0)
+    with pytest.raises(NonFiniteStepError, match="weights are not finite after an optimiser"):
+        learner.update(_tiny_batch(), {})
+    assert not all(bool(torch.isfinite(p).all()) for p in policy.parameters())

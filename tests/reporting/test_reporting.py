@@ -41,8 +41,7 @@ def _write_run(path: Path, evals: list[tuple[int, float, float]], entropy: list[
     if finished:
         (path / "summary.json").write_text("{}")
     if config is not None:
-        (path / ".hydra").mkdir()
-        (path / ".hydra" / "config.yaml").write_text(json.dumps(config))
+        (path / "config.yaml").write_text(json.dumps(config))
     return path
 
 
