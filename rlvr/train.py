@@ -164,8 +164,6 @@ class Trainer:
         """``engine``: an existing rollout engine of the same model to reuse (its weights are
         replaced by this run's policy); None builds one. ``run_dir``: the run directory already
         opened for this run (``RunDirectory.open``); None opens it here."""
-        from transformers import AutoTokenizer
-
         self.run = run
         self.started = time.perf_counter()
         self.device = resolve_device(run.device)
@@ -175,6 +173,18 @@ class Trainer:
         self.owns_engine = engine is None
         self.engine = engine
         self.sink: MetricsSink | None = None
+        try:
+            self._build(run, resolved_config, engine)
+        except BaseException:
+            if self.owns_run_dir:  # a failed start-up leaves the directory unlocked
+                self.directory.close()
+            raise
+
+    def _build(self, run: RunConfig, resolved_config: dict[str, Any],
+               engine: RolloutEngine | None) -> None:
+        """Model, data, learner, engine, restored checkpoint and metrics sink of ``run``."""
+        from transformers import AutoTokenizer
+
         distributed.init_from_env(self.device)
         self.rank, self.world = distributed.rank(), distributed.world_size()
         _check_data_parallel(run, self.world)

@@ -34,7 +34,7 @@ from omegaconf import OmegaConf
 
 from rlvr import cli, console
 from rlvr.config import RunConfig, register_schema, validate
-from rlvr.reporting.collect import RunRecords, finished_runs, is_finished
+from rlvr.reporting.collect import RunRecords, finished_runs, trained_to
 from rlvr.reporting.render import (
     benchmark_columns,
     load_reference,
@@ -45,6 +45,7 @@ from rlvr.reporting.render import (
 )
 from rlvr.reporting.setting import describe_setting
 from rlvr.reporting.tables import TABLES, Row, Table
+from rlvr.run_dir import RunDirectory
 from rlvr.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,7 +180,9 @@ def main() -> None:
                 out = table.run_dir(runs_root, args.profile, row, seed)
                 planned.append(plan(row_overrides(profile.overrides, row, seed, out, extra),
                                     row, seed, out))
-    pending = [p for p in planned if not is_finished(p.out)]
+                # a run directory of another configuration stops the table, never joins it
+                RunDirectory.check(out, planned[-1].run)
+    pending = [p for p in planned if not trained_to(p.out, p.run.total_steps)]
     log.info("%s, profile %s: %d runs, %d to train", table.name, args.profile, len(planned),
              len(pending))
     if pending and not args.report_only:

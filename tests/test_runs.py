@@ -379,8 +379,10 @@ def test_a_prompt_too_long_for_the_context_stops_before_the_model_loads(tmp_path
         raise AssertionError("the model loaded before the prompts were checked")
 
     monkeypatch.setattr(train_module, "load_policy", no_model)
+    run = tiny_run_config(tmp_path / "run", "data=gsm8k", f"data.dir={data}")
     with pytest.raises(ConfigError, match=r"data=gsm8k: 1 of 2 prompts"):
-        Trainer(tiny_run_config(tmp_path / "run", "data=gsm8k", f"data.dir={data}"), {})
+        Trainer(run, {})
+    RunDirectory.open(run).close()  # the failed start-up released its lock
 
 
 def test_a_tiny_model_cache_that_fails_its_check_is_rebuilt(tmp_path, tiny_model_dir,

@@ -56,6 +56,16 @@ def is_finished(run_dir: Path) -> bool:
     return (run_dir / "summary.json").exists()
 
 
+def trained_to(run_dir: Path, total_steps: int) -> bool:
+    """Finished (``is_finished``) and its metrics reach ``total_steps``: a run finished at a
+    shorter horizon is continued, not reported as the longer one."""
+    if not is_finished(run_dir):
+        return False
+    steps = [json.loads(line)["step"] for line in
+             (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return max(steps, default=0) >= total_steps
+
+
 def finished_runs(table: Table, profile: str, runs_root: Path, seeds: list[int] | None = None
                   ) -> dict[str, list[RunRecords]]:
     """The finished runs of each row of ``table`` (row id -> one record per seed), by default
