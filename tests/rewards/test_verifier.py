@@ -23,7 +23,7 @@ from rlvr.rewards.prose import prose_spans
     ("\\boxed{\\frac{1}{\\sqrt{2}}}", "\\frac{1}{\\sqrt{2}}"),
     ("\\boxed{\\{1, 2\\}}", "\\{1, 2\\}"),
     ("\\fbox{7}", "7"),
-    ("\\boxed{1} and \\fbox{2}", "2"),
+    ("\\boxed{1} and \\fbox{2}", "1, 2"),  # boxes joined by "and" state one answer
     ("the result is \\boxed 5 units", "5"),
     ("Natalia sold 48 clips.\n#### 72", "72"),
     ("So the final answer is 3/4.", "3/4"),
