@@ -34,9 +34,10 @@ from rlvr.rewards.normalize import strip_formatting, unwrap_text
 from rlvr.rewards.prose import is_prose, prose_spans
 
 _BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)\s*")
-# what may stand between the boxes of one answer: "\\boxed{3}, \\boxed{5} and \\boxed{7}"
-_BOX_JOINER = re.compile(
-    r"(?:\s|\$|,|;|\\[(),;:]|\\q?quad|\\text\{\s*(?:and|or|,)?\s*\}|\band\b|\bor\b)*")
+# what may stand between the boxes of one answer: "\\boxed{3}, \\boxed{5} and \\boxed{7}",
+# "$x = \\boxed{-2}$ or $x = \\boxed{4}$"
+_BOX_JOINER = re.compile(r"(?:\s|\$|,|;|\\[(),;:]|\\q?quad|\\text\{\s*(?:and|or|,)?\s*\}"
+                         r"|\band\b|\bor\b|(?<![A-Za-z\\])[A-Za-z]\s*=)*")
 # chat-template tokens: "<|im_start|>", "<|endoftext|>", "</s>", "<｜end▁of▁sentence｜>"
 _SPECIAL_TOKEN = re.compile(
     r"<\|[^|<>\s]{1,40}\|>|</s>|<\uff5c[^\uff5c<>\s]{1,40}\uff5c>|<(?:end|start)_of_turn>|<eos>")
@@ -98,8 +99,8 @@ def _boxes(text: str) -> list[tuple[int, int, str]]:
 
 def _box_statements(text: str, boxes: list[tuple[int, int, str]]) -> list[tuple[int, str]]:
     """(start, span) of the answers the boxes state: boxes with only separators between them
-    (commas, "and", "or", spaces, ``$``) state one answer, the list of their distinct arguments
-    (``\\boxed{3}, \\boxed{5}`` states ``3, 5``)."""
+    (commas, "and", "or", spaces, ``$``, a variable and ``=``) state one answer, the list of
+    their distinct arguments (``\\boxed{3}, \\boxed{5}`` states ``3, 5``)."""
     groups: list[tuple[int, list[str]]] = []
     previous_end = None
     for start, end, argument in boxes:

@@ -20,7 +20,7 @@ _RELATION_SPELLINGS = (  # one spelling per relation: "x != 3" and "x \\ne 3" ar
     (re.compile(r"\\leq(?![A-Za-z])|<="), r"\\le "),
     (re.compile(r"\\geq(?![A-Za-z])|>="), r"\\ge "))
 # a separator that LaTeX writes only between digit groups: "14{,}916", "32,\\!349"
-_LATEX_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|,\\!)(?=\d{3}(?!\d))")
+_LATEX_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|,\\!)\s*(?=\d{3}(?!\d))")
 # a one-character argument without braces: "\\sqrt[3]2", "\\sqrt2", "\\frac12" (not "\\sqrt23")
 _BARE_ROOT = re.compile(r"\\sqrt\s*(\[[^\[\]]*\])?\s*([0-9A-Za-z])(?![0-9A-Za-z])")
 _BARE_FRACTION = re.compile(r"\\frac\s*([0-9])\s*([0-9])(?![0-9])")
