@@ -23,6 +23,7 @@ from rlvr.rewards.structured import (
     complex_value,
     lists_items,
     numeral_value,
+    top_level_items,
 )
 
 MAX_SYMBOLIC_CHARS = 400
@@ -190,16 +191,29 @@ def _decide(ref: str, pred: str) -> bool | None:
     return None
 
 
+def _stated_values(ref: str, pred: str) -> str:
+    """What a predicted equation states (for a reference that is none): its last side; for a
+    list of equations (``a = 3, b = 4``) the list of their last sides, in parentheses when the
+    reference is a tuple in parentheses (``(3, 4)``)."""
+    items = top_level_items(pred)
+    if len(items) == 1 or not all(_STATES_A_VALUE.search(item) for item in items):
+        return _STATES_A_VALUE.split(pred)[-1].strip()
+    values = ", ".join(_STATES_A_VALUE.split(item)[-1].strip() for item in items)
+    tuple_reference = collection(ref)
+    return f"({values})" if tuple_reference and tuple_reference[0] == "()" else values
+
+
 def compared_forms(reference: str, predicted: str) -> tuple[str, str]:
     """The normalised (reference, predicted) that are compared. A predicted equation, chain
     ``a = b = c`` or approximation ``x \\approx 11`` against a reference that is none is read by
-    its last side: ``x = 7`` and ``9 \\cdot 2 = 18`` state 7 and 18. Inequalities (``<=``,
+    its last side: ``x = 7`` and ``9 \\cdot 2 = 18`` state 7 and 18; a list of equations by the
+    list of their last sides (``_stated_values``). Inequalities (``<=``,
     ``\\le``) are not equations. Both sides decide together what a comma between digit groups
     is: a thousands separator where the answer is one number (``1,100`` is 1100), unless the
     other side is a list, whose items it then separates (``2,100`` against ``2, 100``)."""
     ref, pred = strip_formatting(reference), strip_formatting(predicted)
     if _STATES_A_VALUE.search(ref) is None:
-        pred = _STATES_A_VALUE.split(pred)[-1].strip()
+        pred = _stated_values(ref, pred)
     ref_listed, pred_listed = lists_items(ref), lists_items(pred)
     ref = ref if pred_listed else without_thousands(ref)
     pred = pred if ref_listed else without_thousands(pred)

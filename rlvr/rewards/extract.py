@@ -1,22 +1,32 @@
 """Final-answer extraction from a model completion, in two steps with fixed rules.
 
+0. **Where the completion ends.** A chat-template token (``<|im_end|>``, ``<|endoftext|>``,
+   ``</s>``, ...) after the first character ends it: what follows is another turn. Degenerate
+   text after the last box (at least ``DEGENERATE_MIN_CHARS`` that repeat themselves, the loop
+   of a model that did not stop) states nothing: the completion is read up to that box.
 1. **The answer span: the last stated answer decides.** Answer statements are a
    ``\\boxed{...}``/``\\fbox{...}``, a GSM8K ``#### ...`` line, and an answer sentence ("the
    answer is ...", "final answer: ...", "Answer: ..."; its span runs to the end of that
-   sentence). Of all statements, the one that starts last decides, so "the answer is 3 ... no,
-   the answer is 5" answers 5; but a statement whose answer is mathematics outranks one that
-   is only words ("the answer is correct"). A ``####`` line that starts with a word is a
-   Markdown heading, not a statement; an answer sentence holding a box leaves the statement to
-   the box. A completion with no statement is read from its last line that holds mathematics,
-   unless it stops mid-sentence (truncated: no answer).
+   sentence). Boxes with only separators between them (``\\boxed{3}, \\boxed{5}``, "and",
+   "or", ``x =``) are one statement, the list of their arguments. Of all statements, the one
+   that starts last decides, so "the answer is 3 ... no, the answer is 5" answers 5; but a
+   statement whose answer is mathematics outranks one that is only words ("the answer is
+   correct"). A ``####`` line that starts with a word is a Markdown heading, not a statement;
+   an answer sentence holding a box leaves the statement to the box. A completion with no
+   statement is read from its last line that holds mathematics, unless it stops mid-sentence
+   (truncated: no answer); a completion ended by a chat-template token, or one short line, or
+   one line of mathematics (``0.5``: a bare answer) is finished unless it stops inside an
+   expression.
 2. **The answer in the span**, the first that applies:
    a. the span itself, when after normalisation it has no prose word (rlvr/rewards/prose.py):
       ``\\frac{1}{2}``, ``x = 60``, ``\\(x = 60\\) meters`` (trailing units go);
    b. else the last *math run* of the span that holds a digit or a LaTeX command and does not
       start with ``^`` or ``_`` (the power of a unit: "cm^2"), a math run being the text
       between two prose words: "3 bolts" -> ``3``, "x equals 2" -> ``2``,
-      "Melanie started with 18 vacuum cleaners" -> ``18``;
-   c. else the span as written (word answers: "east", "(C)").
+      "Melanie started with 18 vacuum cleaners" -> ``18``; runs before it joined to it only by
+      "and"/"or" are part of the answer: "$3$ and $5$" -> ``3, 5``;
+   c. else the last word written in math mode: "the function is $odd$" -> ``odd``;
+   d. else the span as written (word answers: "east", "(C)").
 
 A span written exactly as the reference (after normalisation) is correct whatever these rules
 read from it (rlvr/rewards/__init__.py): gold answers with prose ("f(x)=ax+b, where b is an
@@ -55,8 +65,10 @@ _BRACE = re.compile(r"[{}]")
 _TOKEN = re.compile(r"([^\s$]+)")
 _LEADING_PUNCTUATION = " \t,;:"  # not ".": ".5" is a number
 _TRAILING_PUNCTUATION = " \t,;:.!?"
+_JOINING_WORDS = frozenset({"and", "or"})
 MAX_ANSWER_CHARS = 1000
 MAX_STATEMENTS = 32
+BARE_MAX_CHARS = 40  # about 10 tokens
 DEGENERATE_MIN_CHARS = 1000
 DEGENERATE_SAMPLE_CHARS = 8000
 # zlib shrinks the text of a model caught in a loop to ~2 % of its size, a long worked solution
@@ -156,10 +168,12 @@ def answer_statements(text: str) -> list[tuple[int, str]]:
 
 
 def _bare_answer(text: str) -> bool:
-    """True when the whole completion is one line of mathematics (``0.5``, ``x = 5``) that does
-    not stop inside an expression (after an operator, or with a brace left open)."""
+    """True when the whole completion is one line of mathematics (``0.5``, ``x = 5``), or one
+    line shorter than ``BARE_MAX_CHARS`` (``Total: 24 km``: no token limit cuts that short), that
+    does not stop inside an expression (after an operator, or with a brace left open)."""
     return ("\n" not in text and not _OPEN_END.search(text)
-            and text.count("{") == text.count("}") and not is_prose(strip_formatting(text)))
+            and text.count("{") == text.count("}")
+            and (len(text) < BARE_MAX_CHARS or not is_prose(strip_formatting(text))))
 
 
 def _unstated_lines(text: str, ended: bool) -> list[str]:
@@ -171,19 +185,35 @@ def _unstated_lines(text: str, ended: bool) -> list[str]:
     return text.splitlines()[::-1] if finished else []
 
 
-def _math_runs(span: str) -> list[str]:
-    """The text between the prose words of ``span`` (edge punctuation trimmed), in order."""
-    runs, start = [], 0
+def _math_runs(span: str) -> list[tuple[str, str]]:
+    """(run, the prose words before it) of each text between the prose words of ``span`` (edge
+    punctuation trimmed), in order; the words are those since the previous run, lower case."""
+    runs, start, words = [], 0, []
     for word_start, word_end in [*prose_spans(span, in_a_sentence=True), (len(span), len(span))]:
         run = span[start:word_start].lstrip(_LEADING_PUNCTUATION).rstrip(_TRAILING_PUNCTUATION)
         if run:
-            runs.append(run)
+            runs.append((run, " ".join(words)))
+            words = []
+        words.append(span[word_start:word_end].lower())
         start = word_end
     return runs
 
 
+def _last_answer_runs(runs: list[tuple[str, str]]) -> str | None:
+    """The last math run holding a digit or a LaTeX command (not a unit power ``^2``), with
+    the runs before it joined to it only by "and"/"or" ("$3$ and $5$" states ``3, 5``)."""
+    answer = [bool(_MATH_RUN.search(run)) and not run.startswith(("^", "_")) for run, _ in runs]
+    if True not in answer:
+        return None
+    last = len(answer) - 1 - answer[::-1].index(True)
+    first = last
+    while first > 0 and answer[first - 1] and runs[first][1] in _JOINING_WORDS:
+        first -= 1
+    return ", ".join(dict.fromkeys(run for run, _ in runs[first:last + 1]))
+
+
 def read_span(span: str) -> tuple[str, bool] | None:
-    """(answer, whether it is mathematics) that a span states, by rules 2a-2c of the module
+    """(answer, whether it is mathematics) that a span states, by rules 2a-2d of the module
     docstring (``\\text{}`` unwrapped first, so that its words are prose); None for an empty
     span."""
     span = unwrap_text(span).lstrip(_LEADING_PUNCTUATION).rstrip(_TRAILING_PUNCTUATION)
@@ -192,10 +222,9 @@ def read_span(span: str) -> tuple[str, bool] | None:
         return None
     if not is_prose(formatted):
         return span, True
-    math_runs = [run for run in _math_runs(span)
-                 if _MATH_RUN.search(run) and not run.startswith(("^", "_"))]
-    if math_runs:
-        return math_runs[-1], True
+    answer = _last_answer_runs(_math_runs(span))
+    if answer is not None:
+        return answer, True
     words_in_math = [word for match in _MATH_MODE.finditer(span)
                      if is_prose(word := unwrap_text(match[1] or match[2]).strip())]
     return (words_in_math[-1], True) if words_in_math else (span, False)

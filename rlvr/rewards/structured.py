@@ -41,7 +41,7 @@ def complex_value(answer: str) -> tuple[Fraction, Fraction] | None:
     return Fraction(real_part or 0), imaginary
 
 
-def _top_level_items(text: str) -> list[str]:
+def top_level_items(text: str) -> list[str]:
     """``text`` split at the commas outside any bracket or brace."""
     items, depth, start = [], 0, 0
     for i, char in enumerate(text):
@@ -65,7 +65,7 @@ def _enclosed(text: str) -> bool:
 def lists_items(answer: str) -> bool:
     """True when ``answer`` is an unbracketed list (``3, 5, 7``): commas outside any bracket,
     other than those of one number in digit groups (``1,000``)."""
-    return GROUPED_NUMBER.fullmatch(answer) is None and len(_top_level_items(answer)) > 1
+    return GROUPED_NUMBER.fullmatch(answer) is None and len(top_level_items(answer)) > 1
 
 
 def collection(answer: str) -> tuple[str, list[str]] | None:
@@ -82,5 +82,5 @@ def collection(answer: str) -> tuple[str, list[str]] | None:
         kind, body = answer[0] + answer[-1], answer[1:-1]
     else:
         kind, body = "", answer
-    items = _top_level_items(body)
+    items = top_level_items(body)
     return (kind, items) if kind or len(items) > 1 else None

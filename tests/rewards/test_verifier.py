@@ -37,7 +37,8 @@ from rlvr.rewards.prose import prose_spans
     ("**Answer:** $86", "$86"),
     ("#### Step 2: add\n20 + 40 = 60.", "20 + 40 = 60"),  # a heading; read from the last line
     ("She sells 9 eggs for $2 each, so 9 * 2 =", None),  # cut off mid-sentence
-    ("Total: 24 km", None),  # no sentence end either: read as cut off
+    ("Total: 24 km", "24"),  # one short line: a bare answer, no token limit cuts that short
+    ("Then we add the 24 km of Monday to the 31 km of Tuesday and the 12 km of the", None),
     ("It makes $18 a day.\n\nI hope this helps!", "$18"),
     ("The answer is east.", "east"),
     ("The answer is 9. Yes, the answer is correct.", "9"),  # words do not override a number
