@@ -173,7 +173,7 @@ def _bare_answer(text: str) -> bool:
     does not stop inside an expression (after an operator, or with a brace left open)."""
     return ("\n" not in text and not _OPEN_END.search(text)
             and text.count("{") == text.count("}")
-            and (len(text) < BARE_MAX_CHARS or not is_prose(strip_formatting(text))))
+            and (len(text) < BARE_MAX_CHARS or not is_prose(unwrap_text(text))))
 
 
 def _unstated_lines(text: str, ended: bool) -> list[str]:

@@ -16,9 +16,9 @@ _UNICODE_MATH = {"\u2212": "-", "\u00d7": "\\times ", "\u00f7": "\\div ", "\u00b
                  "\u03c0": "\\pi ", "\u2264": "\\le ", "\u2265": "\\ge ", "\u2260": "\\neq ",
                  "\u2248": "\\approx "}
 _RELATION_SPELLINGS = (  # one spelling per relation: "x != 3" and "x \\ne 3" are "x \\neq 3"
-    (re.compile(r"\\neq?(?![A-Za-z])|!="), r"\\neq "),
-    (re.compile(r"\\leq(?![A-Za-z])|<="), r"\\le "),
-    (re.compile(r"\\geq(?![A-Za-z])|>="), r"\\ge "))
+    (re.compile(r"\\neq?(?![A-Za-z])|!="), "\\neq "),
+    (re.compile(r"\\leq(?![A-Za-z])|<="), "\\le "),
+    (re.compile(r"\\geq(?![A-Za-z])|>="), "\\ge "))
 # a separator that LaTeX writes only between digit groups: "14{,}916", "32,\\!349"
 _LATEX_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|,\\!)\s*(?=\d{3}(?!\d))")
 # a one-character argument without braces: "\\sqrt[3]2", "\\sqrt2", "\\frac12" (not "\\sqrt23")
@@ -57,11 +57,11 @@ def strip_formatting(answer: str) -> str:
     for sign, latex in _UNICODE_MATH.items():
         s = s.replace(sign, latex)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    for spellings, relation in _RELATION_SPELLINGS:
-        s = spellings.sub(relation, s)
+    for spellings, relation in _RELATION_SPELLINGS:  # a function: no template to parse
+        s = spellings.sub(lambda _, relation=relation: relation, s)
     s = _LATEX_THOUSANDS.sub("", s)
     s = _BARE_ROOT.sub(lambda m: f"\\sqrt{m[1] or ''}{{{m[2]}}}", s)
-    s = _BARE_FRACTION.sub(r"\\frac{\1}{\2}", s)
+    s = _BARE_FRACTION.sub(lambda m: f"\\frac{{{m[1]}}}{{{m[2]}}}", s)
     for token in _DROP:
         s = s.replace(token, "")
     s = _SPACE_COMMAND.sub("", s)
