@@ -1,4 +1,4 @@
-"""Final-answer extraction from a model completion, in two steps with fixed rules.
+"""Final-answer extraction from a model completion by fixed rules: where it ends, then two steps.
 
 0. **Where the completion ends.** A chat-template token (``<|im_end|>``, ``<|endoftext|>``,
    ``</s>``, ...) after the first character ends it: what follows is another turn. Degenerate
