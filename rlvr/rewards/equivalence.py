@@ -40,7 +40,6 @@ _COMMAND = re.compile(r"\\[A-Za-z]+")
 _FREE_LETTER = re.compile(r"(?<![A-Za-z])[A-DF-HJ-Za-df-hj-z](?![A-Za-z])")  # not e, not i
 _CHOICE = re.compile(r"\(?([A-E])\)?")
 _PLAIN_WORDS = re.compile(r"[A-Za-z' ]*[A-Za-z]{3,}[A-Za-z' ]*")  # "ab" may be a product
-_EQUALS = re.compile(r"(?<![<>!\\])=")
 _TUPLE_BRACKETS = frozenset({"()", "[]", "(]", "[)"})
 _STATES_A_VALUE = re.compile(r"(?<![<>!\\])=|\\approx(?![A-Za-z])")  # x = 7, x \approx 7
 _RELATION = re.compile(r"(?<![<>!\\])=|\\in(?![A-Za-z])")  # x = 7, x \in [1, 2]
@@ -207,10 +206,10 @@ def compared_forms(reference: str, predicted: str) -> tuple[str, str]:
     """The normalised (reference, predicted) that are compared. A predicted equation, chain
     ``a = b = c`` or approximation ``x \\approx 11`` against a reference that is none is read by
     its last side: ``x = 7`` and ``9 \\cdot 2 = 18`` state 7 and 18; a list of equations by the
-    list of their last sides (``_stated_values``). Inequalities (``<=``,
-    ``\\le``) are not equations. Both sides decide together what a comma between digit groups
-    is: a thousands separator where the answer is one number (``1,100`` is 1100), unless the
-    other side is a list, whose items it then separates (``2,100`` against ``2, 100``)."""
+    list of their last sides (``_stated_values``). Inequalities (``<=``, ``\\le``) are not
+    equations. Both sides decide together what a comma between digit groups is: a thousands
+    separator where the answer is one number (``1,100`` is 1100), unless the other side is a
+    list, whose items it then separates (``2,100`` against ``2, 100``)."""
     ref, pred = strip_formatting(reference), strip_formatting(predicted)
     if _STATES_A_VALUE.search(ref) is None:
         pred = _stated_values(ref, pred)
@@ -223,11 +222,10 @@ def compared_forms(reference: str, predicted: str) -> tuple[str, str]:
 def fast_equivalent(reference: str, predicted: str) -> bool | None:
     """Decide in process by the first of these rules that settles the pair, in order: same
     text; text answers (choice letters, words); exact numbers; base numerals; exact complex
-    numbers;
-    relations with the same left side by their right sides; tuples, intervals, sets and lists
-    item by item; a word for a number; a scalar against a
-    free variable, tuple, list or matrix; far-apart closed-form values. None when none
-    settles it (then math-verify decides)."""
+    numbers; relations with the same left side by their right sides; tuples, intervals, sets
+    and lists item by item; a word for a number; a scalar against a free variable, tuple, list
+    or matrix; far-apart closed-form values. None when none settles it (then math-verify
+    decides)."""
     return _decide(*compared_forms(reference, predicted))
 
 
