@@ -5,7 +5,9 @@ styles instruct, base and math models write: ``\\boxed{}``, GSM8K ``####``, "the
 answer sentences with units and words, markdown, inline LaTeX, several answers, hedging,
 truncation, word and choice answers, and math-verify's known false positives. Raw math-verify
 is ``verify(parse(f"${reference}$"), parse(completion))`` with its default extraction (LaTeX
-and plain expressions), as a user of the library would call it.
+and plain expressions), as a user of the library would call it. The cases of the failure classes
+of issue 25 (tests/rewards/failure_classes.jsonl: thousands separators against tuples, several
+boxes, chat-template tokens, ...; right answers and near misses) are reported per class.
 
     PYTHONPATH=. python benchmarks/verifier_agreement.py
 
@@ -16,20 +18,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from rlvr.reporting.provenance import commit
+from rlvr.reporting.provenance import commit, footer
 from rlvr.rewards import score_batch
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "tests" / "rewards" / "corpus.jsonl"
+FAILURE_CLASSES = REPO / "tests" / "rewards" / "failure_classes.jsonl"
+COMMAND = "PYTHONPATH=. python benchmarks/verifier_agreement.py"
 KNOWN_FALSE_POSITIVES = "known_false_positive"
 
 
 def load_corpus(path: Path = CORPUS) -> list[dict]:
-    """The labelled triples: dicts with ``style``, ``completion``, ``reference``, ``label``."""
+    """The labelled triples: dicts with ``completion``, ``reference``, ``label`` and ``style``
+    (the corpus) or ``class`` (the failure classes)."""
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
@@ -63,7 +70,8 @@ def report(rows: list[dict], graders: dict[str, list[float]]) -> str:
     """Markdown: overall and per-style agreement of each grader, then every disagreement of
     the first grader with the labels."""
     lines = [f"Agreement with the labels of the hand-written corpus `{CORPUS.relative_to(REPO)}` "
-             f"({len(rows)} triples), commit {commit()}.", "",
+             f"({len(rows)} triples), commit {commit()}, {platform.machine()} machine with "
+             f"{os.cpu_count()} CPU cores.", "",
              "| grader | triples | agree | false positives | false negatives |",
              "|---|---|---|---|---|"]
     known = [i for i, row in enumerate(rows) if row["style"] == KNOWN_FALSE_POSITIVES]
@@ -92,11 +100,24 @@ def report(rows: list[dict], graders: dict[str, list[float]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(REPO / "results" / "verifier_agreement.md"))
-    args = parser.parse_args()
-    rows = load_corpus()
+def class_report(rows: list[dict], graders: dict[str, list[float]]) -> str:
+    """Markdown: agreement and false positives of each grader per failure class."""
+    lines = [f"Failure classes of issue 25 (`{FAILURE_CLASSES.relative_to(REPO)}`, {len(rows)} "
+             "hand-labelled cases, right answers and near misses): agreement (false positives).",
+             "", "| class | cases | " + " | ".join(graders) + " |",
+             "|---|---|" + "---|" * len(graders)]
+    by_class: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        by_class[row["class"]].append(i)
+    for name, indices in [*by_class.items(), ("all", list(range(len(rows))))]:
+        cells = [counts([scores[i] for i in indices], [rows[i] for i in indices])
+                 for scores in graders.values()]
+        lines.append(f"| {name} | {len(indices)} | "
+                     + " | ".join(f"{c['agree']} ({c['false_pos']})" for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def _graded(rows: list[dict]) -> dict[str, list[float]]:
     completions = [row["completion"] for row in rows]
     references = [row["reference"] for row in rows]
     graders: dict[str, Callable[[], list[float]]] = {
@@ -104,11 +125,20 @@ def main() -> None:
         "raw math-verify": lambda: [raw_math_verify(c, r) for c, r in
                                     zip(completions, references, strict=True)],
     }
-    table = report(rows, {name: grade() for name, grade in graders.items()})
+    return {name: grade() for name, grade in graders.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(REPO / "results" / "verifier_agreement.md"))
+    args = parser.parse_args()
+    rows = load_corpus()
+    table = report(rows, _graded(rows))
     table += ("\n\nThe triples were written by hand, not sampled from a model, by the engineer who "
               "wrote the extraction rules: they measure the rules on the styles they were built "
-              "for; agreement on real model outputs is to be measured on labelled samples.\n\n"
-              "Command: `PYTHONPATH=. python benchmarks/verifier_agreement.py`\n")
+              "for; agreement on real model outputs is to be measured on labelled samples.\n\n")
+    classes = load_corpus(FAILURE_CLASSES)
+    table += class_report(classes, _graded(classes)) + "\n\n" + footer(COMMAND) + "\n"
     print(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(table)

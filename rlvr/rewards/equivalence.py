@@ -14,14 +14,16 @@ import re
 from collections.abc import Callable
 
 from rlvr.rewards.closed_form import clearly_different, constant_value
-from rlvr.rewards.normalize import as_number, normalize_answer
+from rlvr.rewards.normalize import as_number, strip_formatting, without_thousands
 from rlvr.rewards.prose import is_prose
 from rlvr.rewards.structured import (
     BASE_NUMERAL,
     COMPLEX,
     collection,
     complex_value,
+    lists_items,
     numeral_value,
+    top_level_items,
 )
 
 MAX_SYMBOLIC_CHARS = 400
@@ -38,7 +40,8 @@ _COMMAND = re.compile(r"\\[A-Za-z]+")
 _FREE_LETTER = re.compile(r"(?<![A-Za-z])[A-DF-HJ-Za-df-hj-z](?![A-Za-z])")  # not e, not i
 _CHOICE = re.compile(r"\(?([A-E])\)?")
 _PLAIN_WORDS = re.compile(r"[A-Za-z' ]*[A-Za-z]{3,}[A-Za-z' ]*")  # "ab" may be a product
-_EQUALS = re.compile(r"(?<![<>!\\])=")
+_TUPLE_BRACKETS = frozenset({"()", "[]", "(]", "[)"})
+_STATES_A_VALUE = re.compile(r"(?<![<>!\\])=|\\approx(?![A-Za-z])")  # x = 7, x \approx 7
 _RELATION = re.compile(r"(?<![<>!\\])=|\\in(?![A-Za-z])")  # x = 7, x \in [1, 2]
 
 
@@ -120,8 +123,10 @@ def _item_verdict(ref: str, pred: str) -> bool | None:
 
 def _collections(ref: str, pred: str) -> bool | None:
     """Tuples, intervals and matrices with the same brackets and size are compared item by item
-    (equal if every item is, different if one is); sets and unbracketed lists of exact
-    numbers are different when their sets of values are. Anything else: math-verify."""
+    (equal if every item is, different if one is); tuples and intervals with the same brackets
+    but not as many items are different (``[1100]`` is not ``[1,100]``); sets and unbracketed
+    lists of exact numbers are different when their sets of values are. Anything else:
+    math-verify."""
     ref_items, pred_items = collection(ref), collection(pred)
     if ref_items is None or pred_items is None or ref_items[0] != pred_items[0]:
         return None
@@ -132,7 +137,7 @@ def _collections(ref: str, pred: str) -> bool | None:
             return None
         return None if set(ref_values) == set(pred_values) else False
     if len(ref_items[1]) != len(pred_items[1]):
-        return None
+        return False if ref_items[0] in _TUPLE_BRACKETS else None
     verdicts = [_item_verdict(r, p) for r, p in zip(ref_items[1], pred_items[1], strict=True)]
     if False in verdicts:
         return False
@@ -185,24 +190,42 @@ def _decide(ref: str, pred: str) -> bool | None:
     return None
 
 
+def _stated_values(ref: str, pred: str) -> str:
+    """What a predicted equation states (for a reference that is none): its last side; for a
+    list of equations (``a = 3, b = 4``) the list of their last sides, in parentheses when the
+    reference is a tuple in parentheses (``(3, 4)``)."""
+    items = top_level_items(pred)
+    if len(items) == 1 or not all(_STATES_A_VALUE.search(item) for item in items):
+        return _STATES_A_VALUE.split(pred)[-1].strip()
+    values = ", ".join(_STATES_A_VALUE.split(item)[-1].strip() for item in items)
+    tuple_reference = collection(ref)
+    return f"({values})" if tuple_reference and tuple_reference[0] == "()" else values
+
+
 def compared_forms(reference: str, predicted: str) -> tuple[str, str]:
-    """The normalised (reference, predicted) that are compared. A predicted equation (or chain
-    ``a = b = c``) against a reference that is none is read by its last side: ``x = 7`` and
-    ``9 \\cdot 2 = 18`` state 7 and 18. Inequalities (``<=``, ``\\le``) are not equations."""
-    ref, pred = normalize_answer(reference), normalize_answer(predicted)
-    if _EQUALS.search(ref) is None:
-        pred = _EQUALS.split(pred)[-1]
-    return ref, pred
+    """The normalised (reference, predicted) that are compared. A predicted equation, chain
+    ``a = b = c`` or approximation ``x \\approx 11`` against a reference that is none is read by
+    its last side: ``x = 7`` and ``9 \\cdot 2 = 18`` state 7 and 18; a list of equations by the
+    list of their last sides (``_stated_values``). Inequalities (``<=``, ``\\le``) are not
+    equations. Both sides decide together what a comma between digit groups is: a thousands
+    separator where the answer is one number (``1,100`` is 1100), unless the other side is a
+    list, whose items it then separates (``2,100`` against ``2, 100``)."""
+    ref, pred = strip_formatting(reference), strip_formatting(predicted)
+    if _STATES_A_VALUE.search(ref) is None:
+        pred = _stated_values(ref, pred)
+    ref_listed, pred_listed = lists_items(ref), lists_items(pred)
+    ref = ref if pred_listed else without_thousands(ref)
+    pred = pred if ref_listed else without_thousands(pred)
+    return ref.replace(" ", ""), pred.replace(" ", "")
 
 
 def fast_equivalent(reference: str, predicted: str) -> bool | None:
     """Decide in process by the first of these rules that settles the pair, in order: same
     text; text answers (choice letters, words); exact numbers; base numerals; exact complex
-    numbers;
-    relations with the same left side by their right sides; tuples, intervals, sets and lists
-    item by item; a word for a number; a scalar against a
-    free variable, tuple, list or matrix; far-apart closed-form values. None when none
-    settles it (then math-verify decides)."""
+    numbers; relations with the same left side by their right sides; tuples, intervals, sets
+    and lists item by item; a word for a number; a scalar against a free variable, tuple, list
+    or matrix; far-apart closed-form values. None when none settles it (then math-verify
+    decides)."""
     return _decide(*compared_forms(reference, predicted))
 
 

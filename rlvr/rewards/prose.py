@@ -52,4 +52,4 @@ def prose_spans(text: str, in_a_sentence: bool = False) -> list[tuple[int, int]]
 def is_prose(text: str) -> bool:
     """True when ``text`` holds a prose word or a character that is no printable ASCII:
     then it is not (only) a mathematical expression."""
-    return any(not 32 <= ord(c) < 127 for c in text) or bool(prose_spans(text))
+    return not (text.isascii() and text.isprintable()) or bool(prose_spans(text))

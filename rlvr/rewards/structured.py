@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from rlvr.rewards.normalize import as_number
+from rlvr.rewards.normalize import GROUPED_NUMBER, as_number
 
 BASE_NUMERAL = re.compile(r"([0-9A-Z]+)_\{?(\d+)\}?")  # 52_8, 4210_{5}, A5_{11}
 _INTEGER = re.compile(r"\d{1,40}")
@@ -41,7 +41,7 @@ def complex_value(answer: str) -> tuple[Fraction, Fraction] | None:
     return Fraction(real_part or 0), imaginary
 
 
-def _top_level_items(text: str) -> list[str]:
+def top_level_items(text: str) -> list[str]:
     """``text`` split at the commas outside any bracket or brace."""
     items, depth, start = [], 0, 0
     for i, char in enumerate(text):
@@ -62,10 +62,17 @@ def _enclosed(text: str) -> bool:
     return False
 
 
+def lists_items(answer: str) -> bool:
+    """True when ``answer`` is an unbracketed list (``3, 5, 7``): commas outside any bracket,
+    other than those of one number in digit groups (``1,000``)."""
+    return GROUPED_NUMBER.fullmatch(answer) is None and len(top_level_items(answer)) > 1
+
+
 def collection(answer: str) -> tuple[str, list[str]] | None:
     """(delimiters, items) of a tuple or interval (``(1,2]`` -> ``("(]", ["1", "2"])``), a
     matrix (its environment, entries row by row), a set (delimiters ``"{}"``) or an unbracketed
-    list (``""``); None for fewer than two items."""
+    list (``""``); None for an unbracketed answer with one item (a bracketed one, ``(1100)``,
+    is a collection of one item)."""
     matrix = _MATRIX.fullmatch(answer)
     if matrix:
         return matrix[1], _MATRIX_SEPARATOR.split(matrix[2])
@@ -75,5 +82,5 @@ def collection(answer: str) -> tuple[str, list[str]] | None:
         kind, body = answer[0] + answer[-1], answer[1:-1]
     else:
         kind, body = "", answer
-    items = _top_level_items(body)
-    return (kind, items) if len(items) > 1 else None
+    items = top_level_items(body)
+    return (kind, items) if kind or len(items) > 1 else None

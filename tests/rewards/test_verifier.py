@@ -10,7 +10,7 @@ import pytest
 
 from rlvr.rewards import math_reward, score_batch
 from rlvr.rewards.closed_form import clearly_different, constant_value
-from rlvr.rewards.equivalence import too_risky
+from rlvr.rewards.equivalence import compared_forms, too_risky
 from rlvr.rewards.extract import extract_answer
 from rlvr.rewards.normalize import normalize_answer
 from rlvr.rewards.pool import SymbolicPool
@@ -23,7 +23,7 @@ from rlvr.rewards.prose import prose_spans
     ("\\boxed{\\frac{1}{\\sqrt{2}}}", "\\frac{1}{\\sqrt{2}}"),
     ("\\boxed{\\{1, 2\\}}", "\\{1, 2\\}"),
     ("\\fbox{7}", "7"),
-    ("\\boxed{1} and \\fbox{2}", "2"),
+    ("\\boxed{1} and \\fbox{2}", "1, 2"),  # boxes joined by "and" state one answer
     ("the result is \\boxed 5 units", "5"),
     ("Natalia sold 48 clips.\n#### 72", "72"),
     ("So the final answer is 3/4.", "3/4"),
@@ -37,7 +37,8 @@ from rlvr.rewards.prose import prose_spans
     ("**Answer:** $86", "$86"),
     ("#### Step 2: add\n20 + 40 = 60.", "20 + 40 = 60"),  # a heading; read from the last line
     ("She sells 9 eggs for $2 each, so 9 * 2 =", None),  # cut off mid-sentence
-    ("Total: 24 km", None),  # no sentence end either: read as cut off
+    ("Total: 24 km", "24"),  # one short line: a bare answer, no token limit cuts that short
+    ("Then we add the 24 km of Monday to the 31 km of Tuesday and the 12 km of the", None),
     ("It makes $18 a day.\n\nI hope this helps!", "$18"),
     ("The answer is east.", "east"),
     ("The answer is 9. Yes, the answer is correct.", "9"),  # words do not override a number
@@ -66,9 +67,35 @@ def test_extraction(text, expected):
     ("1e3", "1\\times10^{3}"),
     ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}"),
     ("\\(x = 60\\)", "x=60"),
+    ("(1,100)", "(1,100)"),  # inside brackets a comma separates items
+    ("[1,100]", "[1,100]"),
+    ("(2,12) \\cup (12,102)", "(2,12)\\cup(12,102)"),
+    ("3, 125", "3,125"),  # a list
+    ("-12,345.5", "-12345.5"),  # one number in digit groups
+    ("14{,}916", "14916"),
+    ("(1{,}000, 2)", "(1000,2)"),  # a LaTeX thousands separator is one wherever it stands
+    ("x != 3", "x\\neq3"),
+    ("x \\ne 3", "x\\neq3"),
+    ("x <= 3", "x\\le3"),
+    ("\\sqrt[3]2", "\\sqrt[3]{2}"),
+    ("\\sqrt23", "\\sqrt23"),  # \\sqrt{2}3 to LaTeX, \\sqrt{23} to its writer: left alone
 ])
 def test_normalisation(raw, expected):
     assert normalize_answer(raw) == expected
+
+
+@pytest.mark.parametrize("reference,predicted,forms", [
+    ("1100", "1,100", ("1100", "1100")),
+    ("(1,100)", "1,100", ("(1,100)", "1100")),  # one number against a tuple
+    ("2, 100", "2,100", ("2,100", "2,100")),  # against a list its commas separate items
+    ("2,100", "2, 100", ("2,100", "2,100")),
+    ("11", "x \\approx 11", ("11", "11")),
+    ("(3,4)", "a = 3, b = 4", ("(3,4)", "(3,4)")),  # a list of equations states its values
+    ("3, 4", "a = 3, b = 4", ("3,4", "3,4")),
+    ("x=3", "x = 3, y = 4", ("x=3", "x=3,y=4")),  # against an equation: as written
+])
+def test_both_sides_decide_together(reference, predicted, forms):
+    assert compared_forms(reference, predicted) == forms
 
 
 @pytest.mark.parametrize("completion,reference,score", [
