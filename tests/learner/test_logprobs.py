@@ -89,5 +89,5 @@ def test_bfloat16_weight_gradient_within_bound_of_the_float32_product():
     err = (fast_w.float() - exact_w.float()).abs().max() / scale
     assert 0 < err <= BF16_GRAD_W_BOUND, err
     # and the switch is on by default only for CUDA tensors
-    default_h, default_w = _weight_grad(hidden, weight, targets, None)
+    _, default_w = _weight_grad(hidden, weight, targets, None)
     assert torch.equal(default_w, exact_w)
