@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlvr.algorithms.parts import PART_REGISTRIES, declared_parameters
 from rlvr.algorithms.registry import Registry
 from rlvr.data.templates import FAMILIES
+from rlvr.plan import PlanConfig
 
 
 class ConfigError(ValueError):
@@ -380,6 +381,7 @@ class RunConfig:
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    plan: PlanConfig = field(default_factory=PlanConfig)
     experiment_name: str = "default"
     seed: int = 0
     total_steps: int = 100
