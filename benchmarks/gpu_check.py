@@ -33,8 +33,9 @@ the check replaces the verifier by alternating rewards 0, 1, 0, 1, ... within ea
 
 It writes ``results/gpu_check.md`` (device, commit, command, PASS/FAIL per check) and prints it.
 Not yet run on a GPU. ``--budget-s`` (default 1,800 s) covers all six cases, each with its
-vLLM start-up and model load, at up to ``--case-timeout-s`` (300 s) each; ``--shape small`` is a
-CPU dry run of the same code (float32; tests/benchmarks/test_gpu_check.py).
+vLLM start-up and model load, at up to ``--case-timeout-s`` (300 s) each (the CPU dry run's
+cases took 65-135 s each, start-up included, on 2 shared cores); ``--shape small`` is a CPU dry
+run of the same code (float32; tests/benchmarks/test_gpu_check.py).
 
     python benchmarks/gpu_check.py                 # on a GPU machine
     python benchmarks/gpu_check.py --shape small   # on CPU

@@ -52,6 +52,7 @@ class Case:
     rows: int
     length: int
     chunk: int = 1024
+    micro_batches: int = 1
 
 
 CASES = {
@@ -61,6 +62,7 @@ CASES = {
     "50m-bf16-ckpt": Case(Q50M, "bfloat16", True, 8, 128),
     "50m-fp32-4k": Case(Q50M, "float32", False, 16, 256, chunk=256),
     "50m-bf16-4k": Case(Q50M, "bfloat16", False, 16, 256, chunk=256),
+    "50m-bf16-accumulate": Case(Q50M, "bfloat16", False, 8, 256, chunk=256, micro_batches=2),
     "200m-bf16": Case(Q200M, "bfloat16", False, 4, 128),
     "200m-fp32-ckpt": Case(Q200M, "float32", True, 4, 128),
 }
@@ -71,7 +73,7 @@ def _setting(case: Case) -> LearnerSetting:
     return LearnerSetting(dtype=case.dtype, gradient_checkpointing=case.checkpointing,
                           tokens=case.rows * case.length,
                           response_tokens=case.rows * (case.length - _prompt_length(case.length)),
-                          logprob_chunk=case.chunk,
+                          logprob_chunk=case.chunk, accumulates=case.micro_batches > 1,
                           cuda=False)
 
 
@@ -129,7 +131,7 @@ def measure(case: Case) -> dict[str, float]:
             sum(p.grad.numel() * p.grad.element_size()
                 for p in learner.params if p.grad is not None)))
         learner.update(_batch(case, 1, 8, seed=1), {})  # creates the optimiser state
-        learner.update(_batch(case, case.rows, case.length, seed=2), {})
+        learner.update(_batch(case, case.rows * case.micro_batches, case.length, seed=2), {})
     with tempfile.NamedTemporaryFile(suffix=".json") as trace:
         prof.export_chrome_trace(trace.name)
         events = json.loads(Path(trace.name).read_text())["traceEvents"]
@@ -170,8 +172,9 @@ def main() -> None:
              "`Learner.update` (profiler memory events, a subprocess per case), against "
              "`rlvr.plan.memory.plan_learner(...).update_peak` with the CPU's per-tensor AdamW. "
              "Weights, gradients and optimiser state are compared with the real tensors' bytes.",
-             "", "| case | parameters | dtype | checkpointing | tokens (chunk) | planned GiB "
-             "(largest moment) | measured GiB | planned/measured | "
+             "", "| case | parameters | dtype | checkpointing | "
+             "micro-batches x rows x length (chunk) | planned GiB (largest moment) | "
+             "measured GiB | planned/measured | "
              "weights, gradients, optimiser exact | s |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     errors = []
@@ -186,13 +189,14 @@ def main() -> None:
         moment = max(plan.moments, key=plan.moments.__getitem__)
         errors.append(abs(ratio - 1))
         lines.append(f"| {name} | {case.shape.num_parameters() / 1e6:.1f} M | {case.dtype} | "
-                     f"{'on' if case.checkpointing else 'off'} | {case.rows} x {case.length} "
-                     f"({case.chunk}) | {plan.update_peak / GIB:.3f} ({moment}) | "
+                     f"{'on' if case.checkpointing else 'off'} | {case.micro_batches} x "
+                     f"{case.rows} x {case.length} ({case.chunk}) | "
+                     f"{plan.update_peak / GIB:.3f} ({moment}) | "
                      f"{got['peak'] / GIB:.3f} | {ratio:.3f} | "
                      f"{'yes' if exact else 'NO'} | {time.perf_counter() - start:.0f} |")
         print(lines[-1], flush=True)
     lines += ["", f"max |planned/measured - 1| over {len(errors)} shapes: {max(errors):.3f}",
-              "", footer("python benchmarks/memory_plan.py " + " ".join(sys.argv[1:]))]
+              "", footer(" ".join(["python benchmarks/memory_plan.py", *sys.argv[1:]]))]
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

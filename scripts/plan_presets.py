@@ -43,7 +43,7 @@ def main() -> None:
                          f"{s.tokens} | {gpus} | {plan.peak / GIB:.1f} | {phase} | "
                          f"{'fits' if plan.fits else 'does not fit'} |")
             print(lines[-1], flush=True)
-    lines += ["", footer("python scripts/plan_presets.py " + " ".join(sys.argv[1:]))]
+    lines += ["", footer(" ".join(["python scripts/plan_presets.py", *sys.argv[1:]]))]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
 

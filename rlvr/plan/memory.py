@@ -16,7 +16,11 @@ Learner, resident for the whole run (``Plan.resident``):
 Under ``learner.strategy=fsdp`` each of these is the rank's shard: per tensor ceil(d0 / N) rows
 (FSDP2 shards dim 0, padded).
 
-During the update, on top (``Plan.update_peak``), the largest of three moments:
+During the update, on top (``Plan.update_peak``), the largest of three moments; when an
+optimiser step accumulates several micro-batches (rows per step per GPU, prompts_per_step x
+rollout.n / (mini_batches x N), more than a micro-batch holds), the gradients 4 P_t of the earlier
+micro-batches are held through the forward and backward of the later ones and add to the first
+two:
 
 - end of forward: activations + autocast copies + the log-prob forward workspace 8 c V;
 - start of backward: activations + the autocast copies still saved + the log-prob backward
@@ -45,7 +49,8 @@ layers and the output layer cast to s_c, held from the forward into the backward
 checkpointing only the output layer's), plus one more copy of the output layer until the
 forward ends (the model's own last-position logits). Under FSDP one layer is gathered ahead of
 the one computing: 2 layers of weights in the compute dtype plus one layer's float32 unsharded
-gradient, and the root (embeddings, final norm) stays gathered.
+gradient, and the root (embeddings, final norm) stays gathered; its mixed-precision policy
+gathers the weights already in the compute dtype, so autocast makes no copies.
 
 vLLM (``rollout.gpu_memory_utilization`` u of M bytes per GPU): u M while awake; with
 ``rollout.sleep_mode=true`` it sleeps during the update (level 2 for a full fine-tune: weights
@@ -136,7 +141,8 @@ def tokens_per_micro_batch(micro_batch_size: int, max_tokens: int | None, seq_le
 @dataclass
 class LearnerSetting:
     """What the learner's memory depends on besides the shape. ``cuda``: AdamW's foreach path
-    and the low-precision output-layer gradient (False: the CPU's per-tensor AdamW)."""
+    and the low-precision output-layer gradient (False: the CPU's per-tensor AdamW).
+    ``accumulates``: an optimiser step takes more than one micro-batch."""
 
     dtype: str = "float32"
     lora: bool = False
@@ -148,6 +154,7 @@ class LearnerSetting:
     response_tokens: int = 512
     logprob_chunk: int = 1024
     shards: int = 1
+    accumulates: bool = False
     cuda: bool = True
 
 
@@ -167,6 +174,7 @@ class LearnerPlan:
     optimizer_temporaries: int
     tied_embedding_gradient: int
     fsdp_unsharded: int
+    accumulated_gradients: int
 
     @property
     def resident(self) -> int:
@@ -175,10 +183,11 @@ class LearnerPlan:
     @property
     def moments(self) -> dict[str, int]:
         """Bytes above ``resident`` at the three moments of the update."""
+        held = self.fsdp_unsharded + self.accumulated_gradients
         return {
-            "end of forward": self.fsdp_unsharded + self.activations + self.autocast_forward
+            "end of forward": held + self.activations + self.autocast_forward
             + self.logprob_forward,
-            "backward": self.fsdp_unsharded + max(
+            "backward": held + max(
                 self.activations + self.autocast_backward + self.logprob_backward,
                 self.gradients + self.tied_embedding_gradient),
             "optimiser step": self.gradients + self.optimizer_temporaries,
@@ -216,7 +225,7 @@ def plan_learner(shape: ModelShape, s: LearnerSetting) -> LearnerPlan:
                          if name.endswith("proj.weight"))
     head = v * h
     one_layer_linear = linear_weights // shape.num_layers
-    if full_autocast:
+    if full_autocast and s.shards == 1:
         autocast_backward = c * (head + (one_layer_linear if s.gradient_checkpointing
                                          else linear_weights))
         autocast_forward = c * (linear_weights + 2 * head)
@@ -241,7 +250,8 @@ def plan_learner(shape: ModelShape, s: LearnerSetting) -> LearnerPlan:
                        autocast_forward=autocast_forward, autocast_backward=autocast_backward,
                        logprob_forward=logprob_forward, logprob_backward=logprob_backward,
                        optimizer_temporaries=optimizer_temporaries,
-                       tied_embedding_gradient=tied, fsdp_unsharded=fsdp)
+                       tied_embedding_gradient=tied, fsdp_unsharded=fsdp,
+                       accumulated_gradients=grads if s.accumulates else 0)
 
 
 @dataclass
@@ -315,6 +325,8 @@ class Plan:
              lp.autocast_forward, f"{lp.autocast_backward / GIB:.2f} GiB in backward"),
             ("learner: log-prob chunk workspace (forward / backward)", lp.logprob_forward,
              f"{lp.logprob_backward / GIB:.2f} GiB in backward"),
+            ("learner: gradients held across micro-batches", lp.accumulated_gradients,
+             "accumulating" if s.accumulates else "one micro-batch per optimiser step"),
             ("learner: optimiser temporaries", lp.optimizer_temporaries,
              "foreach (CUDA)" if s.cuda else "per tensor (CPU)"),
             ("learner: FSDP unsharded layers and root", lp.fsdp_unsharded,
@@ -341,6 +353,9 @@ def setting_for(run: RunConfig, shards: int, prompt_tokens: int) -> LearnerSetti
     seq_len = prompt_tokens + run.rollout.max_new_tokens
     tokens = tokens_per_micro_batch(learner.micro_batch_size, learner.max_tokens_per_micro_batch,
                                     seq_len)
+    shards = shards if learner.strategy == "fsdp" else 1
+    rows_per_step = math.ceil(run.prompts_per_step * run.rollout.n
+                              / (learner.mini_batches * shards))
     return LearnerSetting(
         dtype=run.model.dtype, lora=learner.lora.enabled, lora_r=learner.lora.r,
         lora_targets=tuple(learner.lora.target_modules),
@@ -348,7 +363,7 @@ def setting_for(run: RunConfig, shards: int, prompt_tokens: int) -> LearnerSetti
         gradient_checkpointing=learner.gradient_checkpointing,
         tokens=tokens, response_tokens=tokens // seq_len * run.rollout.max_new_tokens,
         logprob_chunk=learner.logprob_chunk,
-        shards=shards if learner.strategy == "fsdp" else 1)
+        shards=shards, accumulates=rows_per_step > tokens // seq_len)
 
 
 def plan_run(run: RunConfig, model_path: str | None = None, *, gpus: int | None = None,

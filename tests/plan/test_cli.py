@@ -20,6 +20,13 @@ def _run(*overrides: str):
         return validate(compose("config", overrides=[*overrides, "output_dir=runs/plan"]))
 
 
+def test_the_4b_full_fine_tune_does_not_fit_one_80_gib_gpu(capsys):
+    # 15 GiB weights + 30 GiB AdamW + 15 GiB accumulated gradients + checkpointed activations
+    # and autocast copies of 30,464-token micro-batches
+    assert main(["experiment=table2_qwen3_4b"]) == 1
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("does not fit: peak 8")
+
+
 def test_fits_line_and_exit_status(capsys):
     assert main(["experiment=table2_qwen3_4b", "plan.gpus=8", "learner.strategy=fsdp"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
@@ -42,6 +49,18 @@ def test_terms_of_the_4b_full_fine_tune():
     # 32,768-token cap over 256 + 4096-token rows: 7 rows
     assert plan.setting.tokens == 7 * (256 + 4096)
     assert plan.vllm_awake == int(0.4 * 80 * GIB) and plan.sleep_mode
+
+
+def test_gradients_are_held_across_accumulated_micro_batches():
+    # 128 prompts x 8 / 2 mini-batches = 512 rows per optimiser step, 7 per micro-batch
+    accumulating = plan_from_overrides(["experiment=table2_qwen3_4b"])
+    assert accumulating.learner.accumulated_gradients == 4 * QWEN3_4B
+    # 3 prompts x 2 / 2 = 3 rows per step: one micro-batch
+    single = plan_from_overrides(["experiment=table2_qwen3_4b", "prompts_per_step=3",
+                                  "rollout.n=2", "algorithm=grpo"])
+    assert single.learner.accumulated_gradients == 0
+    moment = "end of forward"
+    assert accumulating.learner.moments[moment] - single.learner.moments[moment] == 4 * QWEN3_4B
 
 
 def test_sharding_divides_the_resident_bytes():
