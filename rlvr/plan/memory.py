@@ -289,7 +289,7 @@ class Plan:
     def remedies(self) -> list[str]:
         """What would lower the peak, for the settings that allow it."""
         s, out = self.setting, []
-        if s.shards == 1 and not s.lora:
+        if not s.lora:
             out.append("more GPUs with learner.strategy=fsdp (torchrun)")
         if not s.lora:
             out.append("LoRA (learner=lora)")
