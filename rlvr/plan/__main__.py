@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
 
 from rlvr import cli
 from rlvr.config import register_schema, validate
@@ -27,7 +29,11 @@ def plan_from_overrides(overrides: list[str]) -> Plan:
     if not any(o.startswith("output_dir=") for o in overrides):
         overrides = [*overrides, "output_dir=runs/plan"]  # never written; Hydra's is unset here
     with initialize_config_dir(str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        cli.check_group_choices()  # experiment=typo would plan the defaults otherwise
+    with open_dict(cfg):
+        del cfg["hydra"]
     run = validate(cfg)
     run.plan.validate()
     return plan_run(run)

@@ -71,6 +71,13 @@ def test_sharding_divides_the_resident_bytes():
     assert eight.peak < one.peak
 
 
+def test_unknown_experiment_is_one_line(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["experiment=typo"])
+    assert err.value.code == 2
+    assert capsys.readouterr().err.startswith("error: experiment=typo: no such option; valid")
+
+
 def test_bad_plan_value_is_one_line(capsys):
     with pytest.raises(SystemExit) as err:
         main(["plan.gpus=0"])
