@@ -57,7 +57,8 @@ vLLM (``rollout.gpu_memory_utilization`` u of M bytes per GPU): u M while awake;
 and KV cache dropped; level 1 for LoRA: KV cache dropped, weights offloaded to host memory), so
 0 is held then. Each process also holds a CUDA context (``plan.cuda_context_gib``, assumed).
 
-Peak = max(start-up: weights + reference + u M, rollout: resident + u M,
+Peak = max(loading: the whole weights and reference on every GPU before FSDP shards them,
+start-up: weights + reference + u M (vLLM starts after the learner), rollout: resident + u M,
 update: resident + update extra + (0 asleep | u M awake)) + CUDA context.
 """
 
@@ -175,6 +176,7 @@ class LearnerPlan:
     tied_embedding_gradient: int
     fsdp_unsharded: int
     accumulated_gradients: int
+    unsharded_weights_and_reference: int
 
     @property
     def resident(self) -> int:
@@ -251,7 +253,18 @@ def plan_learner(shape: ModelShape, s: LearnerSetting) -> LearnerPlan:
                        logprob_forward=logprob_forward, logprob_backward=logprob_backward,
                        optimizer_temporaries=optimizer_temporaries,
                        tied_embedding_gradient=tied, fsdp_unsharded=fsdp,
-                       accumulated_gradients=grads if s.accumulates else 0)
+                       accumulated_gradients=grads if s.accumulates else 0,
+                       unsharded_weights_and_reference=(weights + reference) if s.shards == 1
+                       else _whole(shape, s, trainable))
+
+
+def _whole(shape: ModelShape, s: LearnerSetting, trainable: list[tuple[str, tuple]]) -> int:
+    """Weights (and the reference copy) of one GPU before sharding: every rank loads the whole
+    model, and the reference is copied before the learner shards it."""
+    c = DTYPE_BYTES[s.dtype]
+    if s.lora:
+        return tensor_bytes(shape.tensors(), c) + tensor_bytes(trainable, 4)
+    return tensor_bytes(shape.tensors(), 4) * (2 if s.reference else 1)
 
 
 @dataclass
@@ -272,6 +285,8 @@ class Plan:
         learner = self.learner
         during_update = 0 if self.sleep_mode else self.vllm_awake
         return {
+            "loading (whole weights before sharding)": learner.unsharded_weights_and_reference
+            + self.cuda_context,
             "start-up (learner weights, then vLLM)": learner.weights + learner.reference
             + self.vllm_awake + self.cuda_context,
             "rollout (vLLM awake)": learner.resident + self.vllm_awake + self.cuda_context,

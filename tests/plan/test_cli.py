@@ -71,6 +71,13 @@ def test_sharding_divides_the_resident_bytes():
     assert eight.peak < one.peak
 
 
+def test_every_rank_loads_the_whole_model_before_sharding():
+    eight = plan_from_overrides(["experiment=table2_qwen3_4b", "plan.gpus=8",
+                                 "learner.strategy=fsdp", "algorithm.loss.kl_coef=0.01"])
+    loading = eight.phases["loading (whole weights before sharding)"]
+    assert loading == 2 * 4 * QWEN3_4B + GIB  # policy + reference copy, float32, + CUDA context
+
+
 def test_unknown_experiment_is_one_line(capsys):
     with pytest.raises(SystemExit) as err:
         main(["experiment=typo"])
