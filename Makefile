@@ -10,7 +10,7 @@ RLVR_TEST_DATA ?= $(abspath ../shared/data)
 CPU_THREADS = $(if $(filter paper,$(PROFILE)),,OMP_NUM_THREADS=1 VLLM_CPU_OMP_THREADS_BIND=0)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo train test test-all check-presets lint bench reproduce-table2 clean
+.PHONY: help install demo train plan gpu-check test test-all check-presets lint bench reproduce-table2 clean
 
 help:  ## show the targets
 	@grep -E '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -23,6 +23,12 @@ $(VENV)/.installed: pyproject.toml scripts/install.sh
 
 train: install  ## one GRPO run on the embedded tiny model (pass ARGS="algorithm=asym_grpo ...")
 	$(PY) -m rlvr.train $(ARGS)
+
+plan: install  ## memory plan per GPU, no GPU needed (ARGS="experiment=table2_qwen3_4b plan.gpus=8")
+	$(TEST_ENV) $(PY) -m rlvr.plan $(ARGS)
+
+gpu-check: install  ## on a CUDA machine: every GPU code path at the paper shapes -> results/gpu_check.md
+	$(PY) benchmarks/gpu_check.py $(ARGS)
 
 demo: install  ## the tiny Table 2 on CPU in minutes (one seed, 12 steps): table and plots
 	@$(MAKE) --no-print-directory reproduce-table2 PROFILE=demo

@@ -11,7 +11,9 @@ learner mode
 - ``lora_merged``: LoRA, W + scale * B A loaded into vLLM each step,
 
 it runs ``--steps`` steps of the real loop (``Trainer.step``: vLLM rollouts, reward, learner update,
-weight sync), each case in its own process (a fresh GPU), then checks the points below. Random
+weight sync) with gradient checkpointing on, each case in its own process (a fresh GPU), then
+checks the points below. An out-of-memory error in a case is caught and reported as a FAIL with
+the bytes in use; a case that crashes or runs past ``--case-timeout-s`` is a FAIL too. Random
 weights never solve a problem, so every reward would be 0 and every advantage 0 (no gradient):
 the check replaces the verifier by alternating rewards 0, 1, 0, 1, ... within each group.
 
@@ -22,14 +24,18 @@ the check replaces the verifier by alternating rewards 0, 1, 0, 1, ... within ea
   tensor) that differ after the steps >= ``MOVED_FRACTION`` (bfloat16 weights updated in place
   at lr 1e-6 mostly do not move; float32 master weights do);
 - peak memory: the largest GPU memory in use during a step (PyTorch's peak reserved memory, or
-  the device's used memory, whichever is larger) <= the device's memory;
+  the device's used memory, whichever is larger) within ``PLAN_TOLERANCE`` of the memory plan's
+  peak for the case (``rlvr.plan``, printed beside it), and <= the device's memory;
 - time: the median step against a bare ``vllm.LLM.generate`` of the same batch plus a bare
-  learner pass (Hugging Face forward + backward + AdamW step on the same rollouts):
+  learner pass (Hugging Face forward + backward under the trainer's autocast, then the trainer's
+  own AdamW stepped at learning rate 0, with vLLM asleep as during the update):
   step <= ``TIME_RATIO`` x (bare generate + bare learner).
 
 It writes ``results/gpu_check.md`` (device, commit, command, PASS/FAIL per check) and prints it.
-Defaults finish within 8 minutes on one H100/H200; ``--shape small`` is a CPU dry run of the same
-code (float32; tests/benchmarks/test_gpu_check.py).
+Not yet run on a GPU. ``--budget-s`` (default 1,800 s) covers all six cases, each with its
+vLLM start-up and model load, at up to ``--case-timeout-s`` (300 s) each (the CPU dry run's
+cases took 65-135 s each, start-up included, on 2 shared cores); ``--shape small`` is a CPU dry
+run of the same code (float32; tests/benchmarks/test_gpu_check.py).
 
     python benchmarks/gpu_check.py                 # on a GPU machine
     python benchmarks/gpu_check.py --shape small   # on CPU
@@ -62,6 +68,7 @@ MODES = {
     "lora_merged": ["learner=lora", "rollout.lora_sync=merged"],
 }
 MISMATCH_BOUND = {"bfloat16": 0.05, "float32": 1e-3}
+PLAN_TOLERANCE = 0.25
 MOVED_FRACTION = 0.5
 TIME_RATIO = 2.0
 SAMPLE = 4096
@@ -98,13 +105,16 @@ def _bare_generate_seconds(trainer, prompts: list[list[int]]) -> float:
 
 
 def _bare_learner_seconds(trainer, prompts: list[list[int]], responses: list[list[int]]) -> float:
-    """Forward (Hugging Face loss on the response tokens) + backward + AdamW step over the same
-    rows in the learner's micro-batches, on a fresh optimiser (state created outside the timing)."""
+    """Forward (Hugging Face loss on the response tokens, under the trainer's autocast) +
+    backward + the trainer's own AdamW step over the same rows in the learner's micro-batches,
+    with vLLM asleep as during the update. The step runs at learning rate 0 (weights unchanged;
+    no second optimiser state is allocated)."""
     from rlvr.learner.batching import collate
+    from rlvr.learner.policy import compute_precision
 
     policy, cfg = trainer.policy, trainer.run.learner
-    params = [p for p in policy.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=0.0)
+    optimizer = trainer.learner.optimizer
+    rates = [group["lr"] for group in optimizer.param_groups]
     device = trainer.device
 
     def one_pass() -> None:
@@ -112,17 +122,27 @@ def _bare_learner_seconds(trainer, prompts: list[list[int]], responses: list[lis
             rows = slice(start, start + cfg.micro_batch_size)
             seq = collate(prompts[rows], responses[rows], trainer.tokenizer.pad_token_id, device)
             labels = seq.input_ids.masked_fill(seq.attention_mask == 0, -100)
-            policy(input_ids=seq.input_ids, attention_mask=seq.attention_mask,
-                   labels=labels).loss.backward()
+            with compute_precision(device, trainer.run.model.dtype):
+                loss = policy(input_ids=seq.input_ids, attention_mask=seq.attention_mask,
+                              labels=labels).loss
+            loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    one_pass()
-    _synchronize()
-    start = time.perf_counter()
-    one_pass()
-    _synchronize()
-    return time.perf_counter() - start
+    trainer.engine.sleep()
+    try:
+        for group in optimizer.param_groups:
+            group["lr"] = 0.0
+        one_pass()
+        _synchronize()
+        start = time.perf_counter()
+        one_pass()
+        _synchronize()
+        return time.perf_counter() - start
+    finally:
+        for group, lr in zip(optimizer.param_groups, rates, strict=True):
+            group["lr"] = lr
+        trainer.engine.wake_up()
 
 
 def _synchronize() -> None:
@@ -131,6 +151,28 @@ def _synchronize() -> None:
 
 
 def run_case(args: argparse.Namespace) -> dict:
+    """One (shape, mode) with an out-of-memory error caught: its numbers, or ``{"oom": ...}``
+    with the error and the bytes PyTorch had allocated at its peak."""
+    try:
+        return _run_case(args)
+    except torch.cuda.OutOfMemoryError as err:
+        peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
+        return {"oom": str(err).splitlines()[0][:200], "oom_peak_gib": peak / 2**30}
+
+
+def _planned_peak_gib(run, prompt_tokens: int) -> float | None:
+    """The memory plan's peak of this case on this device (None on CPU)."""
+    if not torch.cuda.is_available():
+        return None
+    from rlvr.plan.memory import plan_run
+
+    plan = plan_run(run, run.model.path, gpus=1,
+                    gpu_memory_bytes=torch.cuda.get_device_properties(0).total_memory,
+                    prompt_tokens=prompt_tokens)
+    return plan.peak / 2**30
+
+
+def _run_case(args: argparse.Namespace) -> dict:
     """One (shape, mode): ``args.steps`` loop steps, then the bare baselines; returns numbers."""
     from hydra import compose, initialize_config_dir
 
@@ -150,10 +192,13 @@ def run_case(args: argparse.Namespace) -> dict:
             f"prompts_per_step={args.prompts}", f"rollout.n={args.n}",
             f"rollout.max_new_tokens={args.max_new_tokens}", "rollout.temperature=1.0",
             f"rollout.gpu_memory_utilization={args.gpu_memory_utilization}",
-            "learner.micro_batch_size=8", "logger=disabled", "eval.benchmarks=[]",
+            "learner.micro_batch_size=8", "learner.gradient_checkpointing=true",
+            "logger=disabled", "eval.benchmarks=[]",
             "checkpoint_every=0", "resume=never", f"output_dir={tmp}/run",
             f"total_steps={args.steps}", *MODES[args.mode], *sleep])
-        trainer = rlvr.train.Trainer(validate(cfg), {})
+        run = validate(cfg)
+        trainer = rlvr.train.Trainer(run, {})
+        planned = _planned_peak_gib(run, max(len(p) for p in trainer.prompts))
         try:
             before = _weight_sample(trainer.policy)
             steps, peaks = [], []
@@ -186,6 +231,7 @@ def run_case(args: argparse.Namespace) -> dict:
         "mismatch_max": steps[-1]["mismatch/abs_logp_diff_max"],
         "moved_fraction": moved / total,
         "peak_gib": max(peaks) if peaks else None,
+        "planned_peak_gib": planned,
         "device_gib": torch.cuda.get_device_properties(0).total_memory / 2**30 if cuda else None,
         "stages": {k: median(f"time/{k}") for k in ("generate", "reward", "update", "sync",
                                                      "step")},
@@ -206,8 +252,12 @@ def checks(case: dict) -> list[tuple[str, str, str, bool]]:
          case["moved_fraction"] >= MOVED_FRACTION),
     ]
     if case["peak_gib"] is not None:
-        rows.append(("peak memory", f"{case['peak_gib']:.1f} GiB",
-                     f"<= {case['device_gib']:.1f} GiB", case["peak_gib"] <= case["device_gib"]))
+        planned = case["planned_peak_gib"]
+        rows.append(("peak memory, measured vs planned",
+                     f"{case['peak_gib']:.1f} GiB vs {planned:.1f} GiB",
+                     f"within {PLAN_TOLERANCE:.0%} of planned, <= {case['device_gib']:.1f} GiB",
+                     case["peak_gib"] <= case["device_gib"]
+                     and abs(case["peak_gib"] / planned - 1) <= PLAN_TOLERANCE))
     bare = case["bare_generate"] + case["bare_learner"]
     step = case["stages"]["step"]
     rows.append(("step time vs bare generate + bare learner",
@@ -230,6 +280,12 @@ def report(results: dict[tuple[str, str], dict | str], device: str, command: str
             lines.append(f"| {shape} | {mode} | runs | {case} | exit 0 | FAIL |")
             failed += 1
             continue
+        if "oom" in case:
+            lines.append(f"| {shape} | {mode} | runs | out of memory at a peak of "
+                         f"{case['oom_peak_gib']:.1f} GiB allocated: {case['oom']} | no OOM | "
+                         f"FAIL |")
+            failed += 1
+            continue
         for name, measured, bound, passed in checks(case):
             lines.append(f"| {shape} | {mode} | {name} | {measured} | {bound} | "
                          f"{'PASS' if passed else 'FAIL'} |")
@@ -238,7 +294,7 @@ def report(results: dict[tuple[str, str], dict | str], device: str, command: str
               "| shape | mode | generate | reward | update | sync | step | bare generate | "
               "bare learner | mean response tokens |", "|" + "---|" * 10]
     for (shape, mode), case in results.items():
-        if isinstance(case, dict):
+        if isinstance(case, dict) and "oom" not in case:
             s = case["stages"]
             lines.append(f"| {shape} | {mode} | {s['generate']:.2f} | {s['reward']:.2f} | "
                          f"{s['update']:.2f} | {s['sync']:.2f} | {s['step']:.2f} | "
@@ -262,8 +318,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.3,
                         help="vLLM's share of the GPU (the learner shares the device)")
-    parser.add_argument("--budget-s", type=float, default=450,
+    parser.add_argument("--budget-s", type=float, default=1800,
                         help="cases not started within this many seconds are reported as FAIL")
+    parser.add_argument("--case-timeout-s", type=float, default=300,
+                        help="a case (vLLM start-up, model load, steps) running longer is a FAIL")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "gpu_check.md")
     parser.add_argument("--case", nargs=2, metavar=("SHAPE", "MODE"), help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
@@ -295,18 +353,28 @@ def main() -> None:
                     results[(shape, mode)] = f"not run: over the {args.budget_s:.0f} s budget"
                     continue
                 out = Path(tmp) / f"{shape}-{mode}.json"
-                proc = subprocess.run(
-                    [sys.executable, __file__, "--case", shape, mode, "--model-dir",
-                     str(model_dir), "--json", str(out), *passthrough],
-                    env=env, capture_output=True, text=True)
+                case_started = time.perf_counter()
+                try:
+                    proc = subprocess.run(
+                        [sys.executable, __file__, "--case", shape, mode, "--model-dir",
+                         str(model_dir), "--json", str(out), *passthrough],
+                        env=env, capture_output=True, text=True, timeout=args.case_timeout_s)
+                except subprocess.TimeoutExpired:
+                    results[(shape, mode)] = f"over the {args.case_timeout_s:.0f} s case timeout"
+                    continue
                 if proc.returncode != 0:
                     tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
                     results[(shape, mode)] = f"exit {proc.returncode}: {tail[0][:200]}"
                     print(proc.stderr[-5000:], file=sys.stderr)
                 else:
                     results[(shape, mode)] = json.loads(out.read_text())
-                print(f"{shape} {mode}: done at {time.perf_counter() - started:.0f} s",
-                      flush=True)
+                case = results[(shape, mode)]
+                planned = case.get("planned_peak_gib") if isinstance(case, dict) else None
+                measured = case.get("peak_gib") if isinstance(case, dict) else None
+                print(f"{shape} {mode}: {time.perf_counter() - case_started:.0f} s (done at "
+                      f"{time.perf_counter() - started:.0f} s); peak memory measured "
+                      f"{measured if measured is None else f'{measured:.1f} GiB'}, planned "
+                      f"{planned if planned is None else f'{planned:.1f} GiB'}", flush=True)
     command = "python benchmarks/gpu_check.py " + " ".join(sys.argv[1:])
     text = report(results, device, command.strip(), time.perf_counter() - started)
     print(text)

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlvr.algorithms.parts import PART_REGISTRIES, declared_parameters
 from rlvr.algorithms.registry import Registry
 from rlvr.data.templates import FAMILIES
+from rlvr.plan import PlanConfig
 
 
 class ConfigError(ValueError):
@@ -437,6 +438,7 @@ class RunConfig:
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    plan: PlanConfig = field(default_factory=PlanConfig)
     experiment_name: str = "default"
     seed: int = 0
     total_steps: int = 100
@@ -472,7 +474,7 @@ class RunConfig:
                  f"must divide prompts_per_step x rollout.n = {rollouts}",
                  self.learner.mini_batches)
         for part in (self.model, self.algorithm, self.data, self.eval, self.rollout,
-                     self.learner, self.logger):
+                     self.learner, self.logger, self.plan):
             part.validate()
         self._validate_group_size()
         self._validate_data_dirs()

@@ -48,6 +48,7 @@ from rlvr.learner import distributed
 from rlvr.learner.learner import Learner, TrainBatch, UpdateResult
 from rlvr.learner.policy import is_lora, load_policy
 from rlvr.models import resolve_model_path
+from rlvr.plan import check_fits_before_loading
 from rlvr.rollout.base import RolloutEngine, Rollouts
 from rlvr.rollout.limits import (
     check_prompt_lengths,
@@ -200,6 +201,8 @@ class Trainer:
         self.problems, self.prompts = self._training_prompts()
         self.eval_benchmarks = load_eval_benchmarks(run, self.tokenizer)
         self._check_prompts_fit()
+        check_fits_before_loading(run, self.model_path, self.device,
+                                  prompt_tokens=max(len(p) for p in self.prompts))
         self.policy = load_policy(self.model_path, run.model.dtype, run.learner.lora,
                                   self.device, run.learner.gradient_checkpointing,
                                   run.model.revision, run.model.trust_remote_code)

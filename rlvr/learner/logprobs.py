@@ -13,6 +13,19 @@ keeping them, with the closed-form gradients
     dlogp/dz = onehot(y) - p,        dH/dz = -p * (log p + H),
 
 so peak memory grows with ``chunk x V``, not with ``batch x length x V``.
+
+The matmuls run in the dtype of ``hidden`` and ``weight`` (under autocast the caller casts both
+to the autocast dtype): the forward's ``h W^T``, the backward's recomputed ``h W^T`` and
+``grad_h = grad_z W``. The output-layer gradient ``grad_W = sum_chunks grad_z^T h`` is summed
+over chunks in a float32 buffer; each chunk's product is taken
+
+- in float32 (``grad_z`` float32, ``h`` cast up) on the CPU, or when the weight is float32;
+- on CUDA with a low-precision weight, in the weight's dtype (tensor cores, float32 accumulation
+  inside the GEMM, one rounding of the chunk's product to that dtype before the float32 sum), as
+  the forward does (a float32 GEMM of ``V x c x H`` per chunk at the highest matmul precision
+  was estimated, not measured, at 15-20 % of a 4B learner step on an H100; issue 23). The
+  chunk's product is a ``V x H`` temporary in that dtype. ``weight_grad_in_compute_dtype`` forces
+  either path (tests/learner/test_logprobs.py bounds the difference on CPU).
 """
 
 from __future__ import annotations
@@ -52,7 +65,7 @@ class _FusedLogProbEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, hidden: Tensor, weight: Tensor, targets: Tensor, inv_tau: float,
-                chunk: int) -> tuple[Tensor, Tensor]:
+                chunk: int, low_precision_grad_w: bool) -> tuple[Tensor, Tensor]:
         n = hidden.shape[0]
         logp = torch.empty(n, dtype=torch.float32, device=hidden.device)
         entropy = torch.empty_like(logp)
@@ -61,7 +74,7 @@ class _FusedLogProbEntropy(torch.autograd.Function):
                 sl = slice(start, start + chunk)
                 logp[sl], entropy[sl] = _chunk_stats(hidden[sl], weight, targets[sl], inv_tau)
         ctx.save_for_backward(hidden, weight, targets, entropy)
-        ctx.inv_tau, ctx.chunk = inv_tau, chunk
+        ctx.inv_tau, ctx.chunk, ctx.low_precision_grad_w = inv_tau, chunk, low_precision_grad_w
         return logp, entropy
 
     @staticmethod
@@ -79,15 +92,18 @@ class _FusedLogProbEntropy(torch.autograd.Function):
                                  None if grad_entropy is None else grad_entropy[sl])
             if need_h:
                 grad_h[sl] = (grad_z.to(weight.dtype) @ weight).to(hidden.dtype)
-            if need_w:
+            if need_w and ctx.low_precision_grad_w:
+                grad_w.add_(grad_z.t().to(weight.dtype) @ h.to(weight.dtype))
+            elif need_w:
                 grad_w.addmm_(grad_z.t(), h.float())
         if need_w:
             grad_w = grad_w.to(weight.dtype)
-        return grad_h, grad_w, None, None, None
+        return grad_h, grad_w, None, None, None, None
 
 
 def fused_logprob_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, temperature: float = 1.0,
-                          chunk: int = 1024) -> tuple[Tensor, Tensor]:
+                          chunk: int = 1024, weight_grad_in_compute_dtype: bool | None = None
+                          ) -> tuple[Tensor, Tensor]:
     """Log-probability of ``targets`` and entropy under softmax(hidden @ weight.T / temperature).
 
     Args:
@@ -96,13 +112,19 @@ def fused_logprob_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, tempe
         targets: [n] int64 token ids.
         temperature: the sampling temperature (the learner scores the distribution it sampled).
         chunk: tokens per chunk; peak extra memory is about 2 x chunk x V float32 values.
+        weight_grad_in_compute_dtype: take each chunk's ``grad_z^T h`` in ``weight.dtype``
+            (None: on CUDA when ``weight`` is not float32; see the module docstring).
 
     Returns:
         (logp [n], entropy [n]) in float32, differentiable w.r.t. ``hidden`` and ``weight``.
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    return _FusedLogProbEntropy.apply(hidden, weight, targets, 1.0 / temperature, chunk)
+    if weight_grad_in_compute_dtype is None:
+        weight_grad_in_compute_dtype = weight.is_cuda and weight.dtype != torch.float32
+    low_precision = weight_grad_in_compute_dtype and weight.dtype != torch.float32
+    return _FusedLogProbEntropy.apply(hidden, weight, targets, 1.0 / temperature, chunk,
+                                      low_precision)
 
 
 def naive_logprob_entropy(hidden: Tensor, weight: Tensor, targets: Tensor,
