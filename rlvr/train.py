@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
 import time
 from collections import defaultdict
@@ -170,7 +169,7 @@ class Trainer:
         self.device = resolve_device(run.device)
         self.owns_run_dir = run_dir is None
         self.directory = run_dir or RunDirectory.open(
-            run, resolved_config or None, writer=int(os.environ.get("RANK", "0")) == 0)
+            run, resolved_config or None, writer=distributed.launched_as_rank0())
         self.owns_engine = engine is None
         self.engine = engine
         self.sink: MetricsSink | None = None
@@ -523,7 +522,7 @@ def _hydra_main(cfg: DictConfig) -> None:
         console.setup(verbose=run.logger.verbose)
         resolved = OmegaConf.to_container(cfg, resolve=True)
         directory = RunDirectory.open(run, resolved,
-                                      writer=int(os.environ.get("RANK", "0")) == 0)
+                                      writer=distributed.launched_as_rank0())
         try:
             done = _finished_step(run, directory.path)
             if done is not None:

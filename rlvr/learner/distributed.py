@@ -41,6 +41,12 @@ def rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
+def launched_as_rank0() -> bool:
+    """Whether this process is rank 0 of its launch (``RANK`` from torchrun; a single process
+    is rank 0), known before the process group is joined."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def init_from_env(device: torch.device) -> None:
     """Join the process group that ``torchrun`` describes (no-op for a single process)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
