@@ -178,7 +178,7 @@ def _run_case(args: argparse.Namespace) -> dict:
 
     import rlvr.collect
     import rlvr.train
-    from rlvr.config import register_schema, validate
+    from rlvr.checks import register_schema, validate
 
     cuda = torch.cuda.is_available()
     dtype = "bfloat16" if cuda else "float32"
@@ -205,7 +205,8 @@ def _run_case(args: argparse.Namespace) -> dict:
             for step in range(args.steps):
                 if cuda:
                     torch.cuda.reset_peak_memory_stats()
-                metrics = trainer.step(step)
+                outcome = trainer.run_step(step)
+                metrics = outcome.metrics
                 if cuda:
                     peaks.append(max(torch.cuda.max_memory_reserved() / 2**30,
                                      _device_used_gib()))
@@ -213,11 +214,11 @@ def _run_case(args: argparse.Namespace) -> dict:
             after = _weight_sample(trainer.policy)
             moved = sum(int((after[k] != before[k]).sum()) for k in before)
             total = sum(v.numel() for v in before.values())
-            batch_idx, rollouts = trainer.last_batch.prompt_index, trainer.last_batch.rollouts
+            batch_idx = outcome.batch.prompt_index
             prompts = [trainer.prompts[i] for i in batch_idx for _ in range(args.n)]
             bare_generate = _bare_generate_seconds(trainer, [trainer.prompts[i]
                                                              for i in batch_idx])
-            bare_learner = _bare_learner_seconds(trainer, prompts, rollouts.response_ids)
+            bare_learner = _bare_learner_seconds(trainer, prompts, outcome.batch.response_ids)
         finally:
             trainer.close()
     timed = steps[1:] or steps

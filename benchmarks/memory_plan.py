@@ -95,15 +95,16 @@ def _prompt_length(length: int) -> int:
 
 
 def _batch(case: Case, rows: int, length: int, seed: int):
-    from rlvr.learner.learner import TrainBatch
+    from rlvr.batch import StepBatch
 
     g = torch.Generator().manual_seed(seed)
     prompt = _prompt_length(length)
     response = length - prompt
     draw = lambda n: torch.randint(1, case.shape.vocab_size, (n,), generator=g).tolist()  # noqa: E731
-    return TrainBatch([draw(prompt) for _ in range(rows)], [draw(response) for _ in range(rows)],
-                      torch.zeros(rows, response), torch.ones(rows, response),
-                      torch.tensor([(-1.0) ** i for i in range(rows)]))
+    return StepBatch.of_rows([draw(prompt) for _ in range(rows)],
+                             [draw(response) for _ in range(rows)],
+                             torch.zeros(rows, response), torch.ones(rows, response),
+                             torch.tensor([(-1.0) ** i for i in range(rows)]))
 
 
 def measure(case: Case) -> dict[str, float]:

@@ -28,7 +28,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from rlvr.config import ArithConfig, TinyModelConfig, register_schema, validate
+from rlvr.checks import register_schema, validate
+from rlvr.config import ArithConfig, TinyModelConfig
 from rlvr.reporting.provenance import footer
 from rlvr.tiny import ensure_tiny_model
 from rlvr.train import Trainer

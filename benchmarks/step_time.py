@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
-from rlvr.config import register_schema, validate
+from rlvr.checks import register_schema, validate
 from rlvr.learner.batching import collate
 from rlvr.learner.forward import response_logprobs
 from rlvr.reporting.provenance import footer
@@ -61,16 +61,16 @@ def measure(engine: str, steps: int, warmup: int, out_dir: str) -> dict[str, flo
     floors, gens, learns, ratios = [], [], [], []
     try:
         for step in range(steps + warmup):
-            metrics = trainer.step(step)
+            outcome = trainer.run_step(step)
+            metrics = outcome.metrics
             # the floor: the same prompts, seeds and rollouts as the loop's step, bare
             prompts = [trainer.prompts[i] for i in trainer.collector.draw(step, 0)]
             start = time.perf_counter()
             trainer.engine.generate(prompts, trainer.collector.sampling(step, 0))
             gen = time.perf_counter() - start
-            rollouts = trainer.last_batch.rollouts
             learn = bare_learner_pass(
                 trainer, [p for p in prompts for _ in range(run.rollout.n)],
-                rollouts.response_ids)
+                outcome.batch.response_ids)
             if step < warmup:
                 continue
             for stage in STAGES:

@@ -1,27 +1,27 @@
-"""Typed configuration of an rlvr run.
+"""Typed configuration of an rlvr run: the schema and its value ranges, nothing else.
 
 Hydra composes YAML from ``conf/`` on top of these dataclasses (registered in Hydra's ConfigStore
-as ``schema``), so a misspelt key fails at composition time. ``validate`` then turns the composed
-DictConfig into these objects and checks every value range before any model is loaded; every error
-names the offending key (``algorithm.beta_pos must be >= 0, got -0.1``).
+as ``schema`` by ``register_schema``), so a misspelt key fails at composition time.
+``to_run_config`` turns the composed DictConfig into these objects and checks every value range;
+every error names the offending key (``algorithm.beta_pos must be >= 0, got -0.1``).
+
+This module is a leaf: it imports nothing from rlvr. The algorithm parts' parameters
+(``algorithm.<name>``) come from the registries, which the entry points hand over explicitly
+(``rlvr.checks.register_schema``), so every part registered before that call is a field; the
+checks that need the registries, the data or the file system (part names and parameters,
+resume, data dirs, group sizes, data parallel) live in rlvr/checks.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
-
-from rlvr.algorithms.parts import PART_REGISTRIES, declared_parameters
-from rlvr.algorithms.registry import Registry
-from rlvr.data.templates import FAMILIES
-from rlvr.plan import PlanConfig
 
 
 class ConfigError(ValueError):
@@ -116,7 +116,6 @@ class ModelConfig:
 
     def validate(self) -> None:
         _one_of(self.dtype, ("float32", "bfloat16", "float16"), "model.dtype")
-        _one_of(self.family, FAMILIES, "model.family")
         self.tiny.validate()
 
 
@@ -133,13 +132,10 @@ class LossConfig:
     log_ratio_clamp: float = 20.0
 
     def validate(self) -> None:
-        from rlvr.algorithms.losses import AGGREGATIONS
-
         _require(0 <= self.eps_low < 1, "algorithm.loss.eps_low", "must be in [0, 1)", self.eps_low)
         _require(self.eps_high >= 0, "algorithm.loss.eps_high", "must be >= 0", self.eps_high)
         if self.dual_clip is not None:
             _require(self.dual_clip > 1, "algorithm.loss.dual_clip", "must be > 1", self.dual_clip)
-        _one_of(self.agg, AGGREGATIONS, "algorithm.loss.agg")
         _require(self.kl_coef >= 0, "algorithm.loss.kl_coef", "must be >= 0", self.kl_coef)
         _require(
             self.log_ratio_clamp > 0,
@@ -149,72 +145,46 @@ class LossConfig:
         )
 
 
-def _parameter_fields() -> list[tuple[str, Any, Any]]:
-    """One optional field per parameter the registries declare (rlvr/algorithms/parts.py),
-    typed like its defaults: the registries are the single list of algorithm parameters."""
-    return [(name, kind | None, field(default=None))
-            for name, kind in declared_parameters().items()]
-
-
-AlgorithmParameters = make_dataclass("AlgorithmParameters", _parameter_fields())
-AlgorithmParameters.__doc__ = ("The flat ``algorithm.<name>`` parameters of every registered "
-                               "part, generated from the registries; null = the part's default.")
-
-
 @dataclass
-class AlgorithmConfig(AlgorithmParameters):
-    """One paper variant: an advantage estimator, token weights, a policy loss, reward shaping.
+class AlgorithmConfig:
+    """One paper variant: an advantage estimator, token weights, a policy loss, optionally a group
+    filter (``group_filter``, e.g. DAPO's ``informative``) and reward shapings
+    (``reward_shaping``, e.g. DAPO's ``overlong``), each a named part of its registry
+    (rlvr/algorithms/parts.py).
 
-    The parts' parameters sit flat at ``algorithm.*`` (fields generated from the registries'
-    declarations, ``AlgorithmParameters``) so that sweeps read ``algorithm.beta_pos=...`` and
-    ``algorithm.alpha=...``; a misspelt key is not a field and fails at composition. A
-    parameter left ``null`` takes the part's default; each part receives only the parameters it
-    declares, and a parameter set to a value that no part in use declares is an error (it would
-    be silently ignored otherwise).
-
-    ``overlong_fraction``: DAPO's overlong reward shaping with a soft cache of
-    round(fraction * rollout.max_new_tokens) tokens (0 = off; DAPO: 4096 of 20480 = 0.2).
+    The parts' parameters sit flat at ``algorithm.*`` (fields added by ``register_schema`` from
+    the registries' declarations, listed in ``PARAMETERS``) so that sweeps read
+    ``algorithm.beta_pos=...`` and ``algorithm.alpha=...``; a misspelt key is not a field and
+    fails at composition. A parameter left ``null`` takes the part's default; each part receives
+    only the parameters it declares, and a parameter set to a value that no part in use declares
+    is an error (rlvr/checks.py).
     """
+
+    PARAMETERS: ClassVar[tuple[str, ...]] = ()
 
     name: str = "grpo"
     advantage: str = "grpo"
     token_weights: list[str] = field(default_factory=list)
     policy_loss: str = "ppo_clip"
-    overlong_fraction: float = 0.0
+    group_filter: str | None = None
+    reward_shaping: list[str] = field(default_factory=list)
     loss: LossConfig = field(default_factory=LossConfig)
 
-    def parts(self) -> list[tuple[Registry, str]]:
-        """(registry, name) of every part in use: the estimator, each token weight, the loss."""
-        return [(PART_REGISTRIES["advantage"], self.advantage),
-                *((PART_REGISTRIES["token_weights"], w) for w in self.token_weights),
-                (PART_REGISTRIES["policy_loss"], self.policy_loss)]
+    def part_names(self) -> list[tuple[str, str]]:
+        """(kind, name) of every part in use, kinds named like the fields: the estimator, each
+        token weight, the loss, the group filter (if any), each reward shaping."""
+        return [("advantage", self.advantage),
+                *(("token_weights", w) for w in self.token_weights),
+                ("policy_loss", self.policy_loss),
+                *([("group_filter", self.group_filter)] if self.group_filter else []),
+                *(("reward_shaping", s) for s in self.reward_shaping)]
 
     def parameters(self) -> dict[str, Any]:
         """The parameters set in config (not null), by name; each part takes its own
         (``Registry.own``)."""
-        return {k: getattr(self, k) for k in declared_parameters()
-                if getattr(self, k) is not None}
+        return {k: getattr(self, k) for k in self.PARAMETERS if getattr(self, k) is not None}
 
     def validate(self) -> None:
-        for key, registry in PART_REGISTRIES.items():
-            names = self.token_weights if key == "token_weights" else [getattr(self, key)]
-            for name in names:
-                _one_of(name, tuple(registry), f"algorithm.{key}")
-        set_params = self.parameters()
-        used = {p for registry, name in self.parts() for p in registry.lookup(name).params}
-        for key in sorted(set(set_params) - used):
-            raise ConfigError(
-                f"algorithm.{key}={set_params[key]!r} is not used by advantage "
-                f"'{self.advantage}', token_weights {self.token_weights} or policy_loss "
-                f"'{self.policy_loss}'; remove it or choose an algorithm that uses it"
-            )
-        try:
-            for registry, name in self.parts():
-                registry.resolve(name, registry.own(name, set_params))
-        except ValueError as err:
-            raise ConfigError(f"algorithm: {err}") from err
-        _require(0 <= self.overlong_fraction < 1, "algorithm.overlong_fraction",
-                 "must be in [0, 1)", self.overlong_fraction)
         self.loss.validate()
 
 
@@ -228,12 +198,9 @@ class ArithConfig:
     num_eval: int = 200
 
     def validate(self) -> None:
-        from rlvr.data.arith import LEVELS
-
         _require(self.num_train >= 1, "data.arith.num_train", "must be >= 1", self.num_train)
         _require(self.num_eval >= 1, "data.arith.num_eval", "must be >= 1", self.num_eval)
-        _require(bool(self.levels) and set(self.levels) <= set(LEVELS), "data.arith.levels",
-                 f"must be a non-empty list of levels in {list(LEVELS)}", self.levels)
+        _require(bool(self.levels), "data.arith.levels", "must be a non-empty list", self.levels)
 
 
 @dataclass
@@ -306,12 +273,7 @@ class EvalConfig:
 
 @dataclass
 class RolloutConfig:
-    """Sampling of G rollouts per prompt and the engine that does it.
-
-    ``filter_groups``: DAPO's dynamic sampling: drop groups whose rollouts are all correct or all
-    wrong and sample more prompts until ``prompts_per_step`` groups are kept or
-    ``max_filter_rounds`` rounds ran (then train on what was kept).
-    """
+    """Sampling of G rollouts per prompt and the engine that does it."""
 
     engine: str = "vllm"
     n: int = 8
@@ -326,8 +288,6 @@ class RolloutConfig:
     enforce_eager: bool = True
     lora_sync: str = "adapter"
     tis_cap: float | None = None
-    filter_groups: bool = False
-    max_filter_rounds: int = 3
 
     def validate(self) -> None:
         _one_of(self.engine, ("vllm", "hf"), "rollout.engine")
@@ -343,8 +303,6 @@ class RolloutConfig:
         _one_of(self.lora_sync, ("adapter", "merged"), "rollout.lora_sync")
         if self.tis_cap is not None:
             _require(self.tis_cap >= 1, "rollout.tis_cap", "must be >= 1", self.tis_cap)
-        _require(self.max_filter_rounds >= 1, "rollout.max_filter_rounds", "must be >= 1",
-                 self.max_filter_rounds)
 
 
 @dataclass
@@ -427,6 +385,32 @@ class LoggerConfig:
 
 
 @dataclass
+class PlanConfig:
+    """``plan.*`` (rlvr/plan/): the machine the plan is made for, and whether training stops on it.
+
+    ``gpus``, ``gpu_memory_gib``: what ``python -m rlvr.plan`` plans for (the trainer uses its
+    own world size and the device's memory). ``prompt_tokens``: the longest prompt in tokens
+    (the trainer passes the longest encoded prompt). ``enforce``: on CUDA the trainer stops
+    before loading weights when the plan does not fit; ``plan.enforce=false`` goes on anyway.
+    ``cuda_context_gib``: per process, the CUDA context and kernels (assumed, not measurable on
+    a CPU; ``benchmarks/gpu_check.py`` prints planned beside measured).
+    """
+
+    gpus: int = 1
+    gpu_memory_gib: float = 80.0
+    prompt_tokens: int = 256
+    enforce: bool = True
+    cuda_context_gib: float = 1.0
+
+    def validate(self) -> None:
+        _require(self.gpus >= 1, "plan.gpus", "must be >= 1", self.gpus)
+        _require(self.gpu_memory_gib > 0, "plan.gpu_memory_gib", "must be > 0",
+                 self.gpu_memory_gib)
+        _require(self.prompt_tokens >= 1, "plan.prompt_tokens", "must be >= 1",
+                 self.prompt_tokens)
+
+
+@dataclass
 class RunConfig:
     """The whole run. ``prompts_per_step`` prompts x ``rollout.n`` rollouts per step;
     ``total_steps=0`` only evaluates the starting policy."""
@@ -462,13 +446,7 @@ class RunConfig:
                  self.checkpoint_every)
         _require(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1",
                  self.keep_checkpoints)
-        self._validate_resume()
         _one_of(self.device, ("auto", "cpu", "cuda"), "device")
-        if self.device == "cuda":
-            import torch
-
-            _require(torch.cuda.is_available(), "device", "needs a CUDA device and torch sees "
-                     "none (use device=auto or device=cpu)", self.device)
         rollouts = self.prompts_per_step * self.rollout.n
         _require(rollouts % self.learner.mini_batches == 0, "learner.mini_batches",
                  f"must divide prompts_per_step x rollout.n = {rollouts}",
@@ -476,51 +454,6 @@ class RunConfig:
         for part in (self.model, self.algorithm, self.data, self.eval, self.rollout,
                      self.learner, self.logger, self.plan):
             part.validate()
-        self._validate_group_size()
-        self._validate_data_dirs()
-
-    def _validate_resume(self) -> None:
-        """``resume`` is ``auto``, ``never`` or an existing checkpoint directory."""
-        from rlvr.checkpoint import is_checkpoint
-
-        if self.resume in ("auto", "never"):
-            return
-        path = Path(self.resume).expanduser()
-        if not path.exists():
-            raise ConfigError(f"resume={self.resume}: no such directory; pass a checkpoint "
-                              f"directory (<run>/checkpoints/step_NNNNNN), resume=auto or "
-                              f"resume=never")
-        _require(is_checkpoint(path), "resume", "must be a checkpoint directory "
-                 "(<run>/checkpoints/step_NNNNNN, with state.json and digests.json), 'auto' or "
-                 "'never'",
-                 self.resume)
-
-    def _validate_group_size(self) -> None:
-        """Group-relative estimators need several rollouts per prompt: with one, every
-        advantage is 0 and nothing is learned."""
-        from rlvr.algorithms.advantages import ADVANTAGE_ESTIMATORS
-
-        advantage = self.algorithm.advantage
-        needed = ADVANTAGE_ESTIMATORS[advantage].min_group_size
-        if self.rollout.n < needed:
-            raise ConfigError(f"rollout.n={self.rollout.n}: algorithm.advantage={advantage} "
-                              f"compares the rollouts of a prompt with each other and needs "
-                              f"rollout.n >= {needed}; raise rollout.n or use algorithm=reinforce")
-
-    def _validate_data_dirs(self) -> None:
-        """A data directory that no configured dataset reads is an error, not a silent no-op."""
-        from rlvr.data.datasets import reads_data_dir
-
-        if self.data.dir is not None and not reads_data_dir(self.data.name):
-            raise ConfigError(f"data.dir={self.data.dir} is not read by data={self.data.name} "
-                              f"(its problems are generated); remove data.dir or choose "
-                              f"data=math / data=gsm8k")
-        eval_names = [b.name for b in self.eval.benchmarks]
-        if self.eval.dir not in (None, self.data.dir) \
-                and not any(reads_data_dir(name) for name in eval_names):
-            raise ConfigError(f"eval.dir={self.eval.dir} is not read by the eval benchmarks "
-                              f"{eval_names} (their problems are generated); remove eval.dir or "
-                              f"choose eval=math5 / eval=gsm8k")
 
 
 def _check_finite(node: Any, prefix: str = "") -> None:
@@ -550,22 +483,56 @@ def _check_known_keys(cfg: DictConfig, schema: Any, prefix: str = "") -> None:
             _check_known_keys(value, default, f"{name}.")
 
 
-def register_schema() -> None:
-    """Register ``RunConfig`` as Hydra's ``schema`` so conf/config.yaml composes onto it, and
-    the ``rlvr_run_name`` resolver (``run_name``) that names its run directories."""
-    ConfigStore.instance().store(name="schema", node=RunConfig)
+def register_schema(parameters: Mapping[str, type]) -> type[RunConfig]:
+    """Build the run schema with one optional ``algorithm.<name>`` field per entry of
+    ``parameters`` (name -> type of its default, from the registries:
+    ``rlvr.algorithms.parts.declared_parameters``), register it as Hydra's ``schema`` so
+    conf/config.yaml composes onto it, and register the ``rlvr_run_name`` resolver (``run_name``)
+    that names run directories. Returns the schema's class (a ``RunConfig``)."""
+    global _SCHEMA
+    algorithm = make_dataclass(
+        "AlgorithmConfig", [(name, kind | None, field(default=None))
+                            for name, kind in parameters.items()],
+        bases=(AlgorithmConfig,), namespace={"PARAMETERS": tuple(parameters),
+                                             "__module__": __name__})
+    _SCHEMA = make_dataclass(
+        "RunConfig", [("algorithm", algorithm, field(default_factory=algorithm))],
+        bases=(RunConfig,), namespace={"__module__": __name__})
+    ConfigStore.instance().store(name="schema", node=_SCHEMA)
     if not OmegaConf.has_resolver("rlvr_run_name"):
         OmegaConf.register_new_resolver("rlvr_run_name",
                                         lambda overrides, seed: run_name(list(overrides), seed))
+    return _SCHEMA
 
 
-def validate(cfg: DictConfig) -> RunConfig:
-    """Resolve and type-check a composed config, then check every value range.
+_SCHEMA: type[RunConfig] | None = None
+
+
+def schema() -> type[RunConfig]:
+    """The registered run schema (``register_schema``).
 
     Raises:
-        ConfigError: naming the key, for a wrong type or an out-of-range value.
+        RuntimeError: no entry point registered it yet.
     """
-    _check_known_keys(cfg, RunConfig())
+    if _SCHEMA is None:
+        raise RuntimeError("the run schema is not registered: call "
+                           "rlvr.checks.register_schema() first")
+    return _SCHEMA
+
+
+def algorithm_config(**values: Any) -> AlgorithmConfig:
+    """An ``AlgorithmConfig`` of the registered schema (its parts' parameters are fields), for
+    code that builds one without Hydra (tests, benchmarks)."""
+    return type(schema()().algorithm)(**values)
+
+
+def to_run_config(cfg: DictConfig) -> RunConfig:
+    """Type-check a composed config against the registered schema and check every value range.
+
+    Raises:
+        ConfigError: naming the key, for an unknown key, a wrong type or an out-of-range value.
+    """
+    _check_known_keys(cfg, schema()())
     try:
         run: RunConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     except Exception as err:  # omegaconf raises several types; all name the key

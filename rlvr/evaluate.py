@@ -19,10 +19,13 @@ import torch
 from omegaconf import DictConfig
 
 from rlvr import cli, console
-from rlvr.config import RunConfig, register_schema, validate
+from rlvr.checks import register_schema, validate
+from rlvr.config import RunConfig
 from rlvr.evaluation.runner import evaluate
+from rlvr.evaluation.suite import load_eval_benchmarks
 from rlvr.learner.policy import DTYPES
 from rlvr.models import resolve_model_path
+from rlvr.rollout.factory import build_engine, resolve_device
 from rlvr.seeding import eval_seed
 
 log = logging.getLogger(__name__)
@@ -44,8 +47,6 @@ def _merge_adapter(adapter_dir: Path, dtype: str, out_dir: Path) -> str:
 def run_evaluation(run: RunConfig) -> dict[str, float]:
     """Evaluate ``run.model`` on ``run.eval``'s benchmarks; returns the metrics."""
     from transformers import AutoTokenizer
-
-    from rlvr.train import build_engine, load_eval_benchmarks, resolve_device
 
     device = resolve_device(run.device)
     with tempfile.TemporaryDirectory(prefix="rlvr-eval-") as tmp:

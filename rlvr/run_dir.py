@@ -50,11 +50,11 @@ class RunDirError(ConfigError):
 def horizon_matters(run: RunConfig) -> bool:
     """Whether the trajectory depends on ``total_steps``: a learning-rate schedule other than
     constant, or an algorithm part whose parameters follow a schedule (rlvr/algorithms/parts.py)."""
-    from rlvr.algorithms.parts import ScheduleSet
+    from rlvr.algorithms.parts import ScheduleSet, algorithm_parts
 
     algo = run.algorithm
     scheduled = ScheduleSet([(registry, name, algo.parameters())
-                             for registry, name in algo.parts()]).states
+                             for registry, name in algorithm_parts(algo)]).states
     return run.learner.lr_schedule != "constant" or bool(scheduled)
 
 

@@ -4,7 +4,7 @@ Hydra's basic sweeper composes each job's config up front but validates values o
 job runs: ``-m algorithm.beta_pos=0.5,-1,0.7`` would train the first point, fail the second and
 never run the third. ``ValidateSweep`` (a Hydra callback, registered in conf/config.yaml) expands
 the sweep as the basic sweeper does, and for every point composes the config, checks its group
-choices and values (``rlvr.config.validate``), and checks its run directory (rlvr/run_dir.py:
+choices and values (``rlvr.checks.validate``), and checks its run directory (rlvr/run_dir.py:
 a directory that holds a run with other settings); two points that would write into one
 directory are an error too. The first failure stops the sweep before any job runs, naming the
 point.
@@ -24,7 +24,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rlvr.config import ConfigError, validate
+from rlvr.checks import validate
+from rlvr.config import ConfigError
 
 _BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 

@@ -59,7 +59,7 @@ def presets() -> list[str]:
 
 
 def _compose(overrides: list[str]) -> DictConfig:
-    from rlvr.config import register_schema
+    from rlvr.checks import register_schema
 
     register_schema()
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):

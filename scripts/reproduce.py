@@ -33,7 +33,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from rlvr import cli, console
-from rlvr.config import RunConfig, register_schema, validate
+from rlvr.checks import register_schema, validate
+from rlvr.config import RunConfig
 from rlvr.reporting.collect import RunRecords, finished_runs, trained_to
 from rlvr.reporting.render import (
     benchmark_columns,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from rlvr.config import RunConfig, register_schema, validate
+from rlvr.checks import register_schema, validate
+from rlvr.config import RunConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

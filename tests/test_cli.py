@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 from rlvr import cli
-from rlvr.config import register_schema, validate
+from rlvr.checks import register_schema, validate
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = str(REPO / "conf")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import rlvr.train as train_module
+import rlvr.build as build_module
 from rlvr import checkpoint as ckpt
 from rlvr.config import ArithConfig, ConfigError, TinyModelConfig, run_name
 from rlvr.data.benchmarks import BenchmarkError, load_benchmark
@@ -378,7 +378,7 @@ def test_a_prompt_too_long_for_the_context_stops_before_the_model_loads(tmp_path
     def no_model(*args, **kwargs):
         raise AssertionError("the model loaded before the prompts were checked")
 
-    monkeypatch.setattr(train_module, "load_policy", no_model)
+    monkeypatch.setattr(build_module, "load_policy", no_model)
     run = tiny_run_config(tmp_path / "run", "data=gsm8k", f"data.dir={data}")
     with pytest.raises(ConfigError, match=r"data=gsm8k: 1 of 2 prompts"):
         Trainer(run, {})

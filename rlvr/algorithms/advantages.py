@@ -39,7 +39,7 @@ ADVANTAGE_ESTIMATORS = Registry("advantage estimator")
 def compute_advantages(name: str, rewards: Tensor, **params: Any) -> Tensor:
     """Advantages A [N, G] of the ``rewards`` [N, G] under the estimator ``name``.
 
-    Rewards are 0/1 unless the estimator accepts shaped rewards (``Spec.shaped_rewards``: grpo,
+    Rewards are 0/1 unless the estimator reads shaped rewards (``reads=("rewards",)``: grpo,
     dr_grpo, rloo), which take any finite values (``estimator_rewards`` picks the right ones).
     Computed in float64 and returned in the dtype of ``rewards`` (the default float dtype when
     ``rewards`` is bool or integer). Missing parameters take the registry defaults.
@@ -56,7 +56,7 @@ def compute_advantages(name: str, rewards: Tensor, **params: Any) -> Tensor:
     if not bool(torch.isfinite(r).all()):
         raise ValueError("rewards must be finite")
     binary = bool(((r == 0) | (r == 1)).all())
-    if not binary and not ADVANTAGE_ESTIMATORS.lookup(name).shaped_rewards:
+    if not binary and "rewards" not in ADVANTAGE_ESTIMATORS.lookup(name).reads:
         raise ValueError(f"rewards must be 0 or 1 for the advantage estimator {name!r}")
     out_dtype = rewards.dtype if rewards.is_floating_point() else torch.get_default_dtype()
     return ADVANTAGE_ESTIMATORS.lookup(name).fn(r, **resolved).to(out_dtype)
@@ -65,8 +65,8 @@ def compute_advantages(name: str, rewards: Tensor, **params: Any) -> Tensor:
 def estimator_rewards(name: str, correct: Tensor, shaped: Tensor) -> Tensor:
     """The rewards [N, G] the estimator ``name`` sees: the ``shaped`` rewards (correctness plus
     shaping, e.g. DAPO's overlong penalty) if it accepts them, else the binary ``correct``
-    (METHODS.md section 7: asym and the flips need binary correctness)."""
-    return shaped if ADVANTAGE_ESTIMATORS.lookup(name).shaped_rewards else correct
+    (METHODS.md section 7: asym and the flips need binary correctness): what it ``reads``."""
+    return shaped if "rewards" in ADVANTAGE_ESTIMATORS.lookup(name).reads else correct
 
 
 def validate_advantage_params(name: str, params: Mapping[str, Any]) -> None:
@@ -103,7 +103,7 @@ def _check_grpo(params: Mapping[str, Any]) -> None:
 
 
 @register(ADVANTAGE_ESTIMATORS, "grpo", {"std_ddof": 0, "eps": 1e-6}, _check_grpo,
-          shaped_rewards=True, min_group_size=2)
+          reads=("rewards",), min_group_size=2)
 def grpo(r: Tensor, std_ddof: int, eps: float) -> Tensor:
     """GRPO (Shao et al. 2024, DeepSeekMath): A_i = (r_i - mean(r)) / (std(r) + eps), r [N, G].
 
@@ -119,21 +119,21 @@ def grpo(r: Tensor, std_ddof: int, eps: float) -> Tensor:
     return torch.where(std > 0, centred / (safe_std + eps), torch.zeros_like(centred))
 
 
-@register(ADVANTAGE_ESTIMATORS, "reinforce")
+@register(ADVANTAGE_ESTIMATORS, "reinforce", reads=("correct",))
 def reinforce(r: Tensor) -> Tensor:
     """REINFORCE with binary rewards (AsymGRPO's baseline): A = +1 if r = 1, -1 if r = 0.
     r [N, G]; the same as ``asym`` with beta_pos = beta_neg = 0."""
     return 2.0 * r - 1.0
 
 
-@register(ADVANTAGE_ESTIMATORS, "dr_grpo", shaped_rewards=True, min_group_size=2)
+@register(ADVANTAGE_ESTIMATORS, "dr_grpo", reads=("rewards",), min_group_size=2)
 def dr_grpo(r: Tensor) -> Tensor:
     """Dr.GRPO (Liu et al. 2025, "Understanding R1-Zero-Like Training"): A_i = r_i - mean(r),
     no std normalisation; r [N, G]. Pair it with the ``seq_mean_token_sum_norm`` loss."""
     return r - r.mean(dim=-1, keepdim=True)
 
 
-@register(ADVANTAGE_ESTIMATORS, "rloo", shaped_rewards=True, min_group_size=2)
+@register(ADVANTAGE_ESTIMATORS, "rloo", reads=("rewards",), min_group_size=2)
 def rloo(r: Tensor) -> Tensor:
     """RLOO (Ahmadian et al. 2024, "Back to Basics"), leave-one-out baseline, r [N, G]:
 
@@ -153,7 +153,7 @@ def _check_asym(params: Mapping[str, Any]) -> None:
 
 
 @register(ADVANTAGE_ESTIMATORS, "asym", {"beta_pos": 0.5, "beta_neg": 0.5}, _check_asym,
-          min_group_size=2)
+          reads=("correct",), min_group_size=2)
 def asym(r: Tensor, beta_pos: float, beta_neg: float) -> Tensor:
     """AsymGRPO (arXiv 2604.04894, v1 exponents), decoupled outcome channels, r [N, G]:
 
@@ -174,7 +174,7 @@ def _require_grid(group_size: int) -> None:
                          f"group size G >= 3, got G = {group_size}")
 
 
-@register(ADVANTAGE_ESTIMATORS, "ent_decrease", min_group_size=3)
+@register(ADVANTAGE_ESTIMATORS, "ent_decrease", reads=("correct",), min_group_size=3)
 def ent_decrease(r: Tensor) -> Tensor:
     """AsymGRPO section 3.2 advantage flip of the positive channel (beta = 0.5), r [N, G]:
 
@@ -195,7 +195,7 @@ def ent_decrease(r: Tensor) -> Tensor:
     return torch.where(r == 1, positive, asym_negative(p, 0.5))
 
 
-@register(ADVANTAGE_ESTIMATORS, "ent_increase", min_group_size=3)
+@register(ADVANTAGE_ESTIMATORS, "ent_increase", reads=("correct",), min_group_size=3)
 def ent_increase(r: Tensor) -> Tensor:
     """AsymGRPO section 3.2 advantage flip of the negative channel (beta = 0.5), r [N, G]:
 
@@ -264,7 +264,7 @@ BETA_SCHEDULE = Schedule(initial_betas, current_betas, next_betas,
 @register(ADVANTAGE_ESTIMATORS, "asym_adaptive",
           {"beta_pos": 0.9, "beta_neg": 0.4, "entropy_target": 0.2, "beta_step": 0.02,
            "beta_min": 0.0, "beta_max": 1.0}, _check_asym_adaptive, schedule=BETA_SCHEDULE,
-          min_group_size=2)
+          reads=("correct",), min_group_size=2)
 def asym_adaptive(r: Tensor, beta_pos: float, beta_neg: float, **schedule_params: float
                   ) -> Tensor:
     """``asym`` with the step's betas from the entropy-adaptive ``next_betas`` schedule, r [N, G];

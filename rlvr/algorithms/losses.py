@@ -2,18 +2,24 @@
 
 Shapes: per-token tensors are [B, T] over the B rollouts of a micro-batch, ``mask`` is 1.0 on
 response tokens and 0.0 on padding (padding values must be finite: they are multiplied by 0);
-``advantages`` is [B]. ``LossNormalizer`` holds the counts of the whole mini-batch, so the losses
-of its micro-batches sum to the mini-batch loss (gradient accumulation with global normalisation:
-backward on each micro-batch loss, one optimiser step per mini-batch).
+advantages are [B] per rollout or [B, T] per token (``StepBatch.token_advantages``).
+``LossNormalizer`` holds the counts of the whole mini-batch, so the losses of its micro-batches
+sum to the mini-batch loss (gradient accumulation with global normalisation: backward on each
+micro-batch loss, one optimiser step per mini-batch).
 
 ``POLICY_LOSSES`` names the per-token surrogate (METHODS.md sections 3 and 7): ``ppo_clip``
 (default), ``gspo`` (sequence-level ratio), ``clip_cov`` and ``kl_cov`` (covariance-selected
-tokens). The covariance losses select tokens over the WHOLE mini-batch (``select_tokens``, called
-once per mini-batch before its micro-batches), never per micro-batch.
+tokens). A surrogate is ``fn(batch, logp, params) -> (per-token loss [B, T], stats)``: ``batch``
+the micro-batch's ``StepBatch`` (old log-probs, advantages, mask, selected tokens), ``logp`` the
+current log-probs with gradient, ``params`` its resolved parameters plus the clip settings
+(eps_low, eps_high, log_ratio_clamp); ``stats`` holds at least the ratio [B, T]. The covariance
+losses read ``selected`` and declare their token selector, run over the WHOLE mini-batch
+(``select_tokens``, once per mini-batch before its micro-batches), never per micro-batch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +28,12 @@ import torch
 from torch import Tensor
 
 from rlvr.algorithms.registry import Registry, check_number, register
+from rlvr.batch import StepBatch
+from rlvr.config import LossConfig
 
 AGGREGATIONS = ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm")
 POLICY_LOSSES = Registry("policy loss")
-COVARIANCE_LOSSES = ("clip_cov", "kl_cov")  # the losses that ``select_tokens`` per mini-batch
+SurrogateOutput = tuple[Tensor, dict[str, Tensor]]
 
 
 @dataclass(frozen=True)
@@ -94,11 +102,13 @@ def clipped_surrogate(ratio: Tensor, adv: Tensor, eps_low: float, eps_high: floa
 
 
 def token_covariance(logp: Tensor, advantages: Tensor, mask: Tensor) -> Tensor:
-    """Cov_{i,t} = (logp_{i,t} - mean logp) (A_i - mean A) per response token, [B, T] (0 on
+    """Cov_{i,t} = (logp_{i,t} - mean logp) (A_{i,t} - mean A) per response token, [B, T] (0 on
     padding); both means over all response tokens of the given rows (Cui et al. 2025, arXiv
-    2505.22617, eq. for the centred cross term). Pass a whole mini-batch, not a micro-batch."""
+    2505.22617, eq. for the centred cross term); ``advantages`` [B] per rollout, [B, 1] or
+    [B, T]. Pass a whole mini-batch, not a micro-batch."""
     on = mask > 0
-    adv = advantages.to(logp.dtype).unsqueeze(-1).expand_as(logp)
+    per_token = advantages if advantages.dim() == 2 else advantages.unsqueeze(-1)
+    adv = per_token.to(logp.dtype).expand_as(logp)
     n = mask.sum().clamp_min(1)
     mean_logp = (logp * mask).sum() / n
     mean_adv = (adv * mask).sum() / n
@@ -124,18 +134,23 @@ def _check_kl_cov(params: Mapping[str, Any]) -> None:
     check_number(params, "kl_cov_coef", low=0)
 
 
+def _advantages(batch: StepBatch, logp: Tensor) -> Tensor:
+    """The batch's advantages, detached, in ``logp``'s dtype, broadcastable to [B, T]."""
+    return batch.token_advantages().detach().to(logp.dtype)
+
+
 @register(POLICY_LOSSES, "ppo_clip")
-def ppo_clip(logp: Tensor, old_logp: Tensor, adv: Tensor, mask: Tensor, selected: Tensor, *,
-             eps_low: float, eps_high: float, log_ratio_clamp: float) -> tuple[Tensor, Tensor]:
+def ppo_clip(batch: StepBatch, logp: Tensor, params: Mapping[str, Any]) -> SurrogateOutput:
     """PPO-clip (Schulman et al. 2017): ratio = exp(clamp(logp - old_logp)),
-    l = -min(ratio A, clip(ratio, 1 - eps_low, 1 + eps_high) A). Returns (l, ratio), [B, T]."""
-    ratio = torch.exp((logp - old_logp).clamp(-log_ratio_clamp, log_ratio_clamp))
-    return clipped_surrogate(ratio, adv, eps_low, eps_high), ratio
+    l = -min(ratio A, clip(ratio, 1 - eps_low, 1 + eps_high) A). Returns (l, {ratio}), [B, T]."""
+    clamp = params["log_ratio_clamp"]
+    ratio = torch.exp((logp - batch.old_logprobs.detach()).clamp(-clamp, clamp))
+    return clipped_surrogate(ratio, _advantages(batch, logp), params["eps_low"],
+                             params["eps_high"]), {"ratio": ratio}
 
 
 @register(POLICY_LOSSES, "gspo")
-def gspo(logp: Tensor, old_logp: Tensor, adv: Tensor, mask: Tensor, selected: Tensor, *,
-         eps_low: float, eps_high: float, log_ratio_clamp: float) -> tuple[Tensor, Tensor]:
+def gspo(batch: StepBatch, logp: Tensor, params: Mapping[str, Any]) -> SurrogateOutput:
     """GSPO (Zheng et al. 2025, arXiv 2507.18071), sequence-level ratio:
 
         s_i = exp((1/|y_i|) sum_t m_{i,t} (logp - logp_old)),
@@ -145,69 +160,83 @@ def gspo(logp: Tensor, old_logp: Tensor, adv: Tensor, mask: Tensor, selected: Te
     token advantages): its value is s_i on every token of row i and its gradient is grad s_i /
     |y_i| per token, so with ``seq_mean_token_mean`` aggregation the loss is (1/N) sum_i l_i with
     GSPO's gradient, and token weights still multiply per token. The paper's clip range is tiny
-    (3e-4 / 4e-4, the ``gspo`` preset). Returns (l, s), [B, T]."""
-    log_ratio = (logp - old_logp) * mask
-    seq = (log_ratio.sum(-1) / mask.sum(-1).clamp_min(1)).clamp(-log_ratio_clamp, log_ratio_clamp)
+    (3e-4 / 4e-4, the ``gspo`` preset). Returns (l, {ratio: s}), [B, T]."""
+    mask, clamp = batch.response_mask, params["log_ratio_clamp"]
+    log_ratio = (logp - batch.old_logprobs.detach()) * mask
+    seq = (log_ratio.sum(-1) / mask.sum(-1).clamp_min(1)).clamp(-clamp, clamp)
     ratio = torch.exp(seq.detach().unsqueeze(-1) + logp - logp.detach())
-    return clipped_surrogate(ratio, adv, eps_low, eps_high), ratio
+    return clipped_surrogate(ratio, _advantages(batch, logp), params["eps_low"],
+                             params["eps_high"]), {"ratio": ratio}
+
+
+def select_clip_cov(batch: StepBatch, logp: Tensor, generator: torch.Generator,
+                    params: Mapping[str, Any]) -> Tensor:
+    """Clip-Cov's tokens [B, T] bool: uniformly at random (``generator``), min(n, #candidates)
+    of the candidates cov_low <= Cov <= cov_high, n = max(1, floor(cov_fraction * #tokens))."""
+    mask = batch.response_mask
+    cov = token_covariance(logp.detach(), batch.token_advantages().detach(), mask)
+    selected = torch.zeros(mask.shape, dtype=torch.bool, device=mask.device)
+    candidates = ((mask > 0) & (cov >= params["cov_low"])
+                  & (cov <= params["cov_high"])).view(-1).nonzero().squeeze(-1)
+    order = torch.randperm(len(candidates), generator=generator).to(candidates.device)
+    selected.view(-1)[candidates[order[:_count(params["cov_fraction"], mask)]]] = True
+    return selected
+
+
+def select_kl_cov(batch: StepBatch, logp: Tensor, generator: torch.Generator,
+                  params: Mapping[str, Any]) -> Tensor:
+    """KL-Cov's tokens [B, T] bool: the n of largest Cov, n = max(1, floor(cov_fraction *
+    #tokens)) (``generator`` unused: the choice is deterministic)."""
+    mask = batch.response_mask
+    cov = token_covariance(logp.detach(), batch.token_advantages().detach(), mask)
+    selected = torch.zeros(mask.shape, dtype=torch.bool, device=mask.device)
+    scores = torch.where(mask > 0, cov, torch.full_like(cov, -torch.inf)).view(-1)
+    n = min(_count(params["cov_fraction"], mask), int(mask.sum()))
+    selected.view(-1)[torch.topk(scores, n, largest=True).indices] = True
+    return selected
 
 
 @register(POLICY_LOSSES, "clip_cov", {"cov_fraction": 2e-4, "cov_low": 1.0, "cov_high": 5.0},
-          _check_clip_cov)
-def clip_cov(logp: Tensor, old_logp: Tensor, adv: Tensor, mask: Tensor, selected: Tensor, *,
-             eps_low: float, eps_high: float, log_ratio_clamp: float,
-             **selection: float) -> tuple[Tensor, Tensor]:
+          _check_clip_cov, reads=("selected",), select=select_clip_cov)
+def clip_cov(batch: StepBatch, logp: Tensor, params: Mapping[str, Any]) -> SurrogateOutput:
     """Clip-Cov (Cui et al. 2025, arXiv 2505.22617): PPO-clip, but the tokens ``selected`` by
-    ``select_tokens`` (a random fraction r of all tokens among those with
+    ``select_clip_cov`` (a random fraction r of all tokens among those with
     omega_low <= Cov <= omega_high) have their policy-gradient term detached (value kept, no
-    gradient). Paper: r = 2e-4, omega in [1, 5]. Returns (l, ratio), [B, T]."""
-    per_token, ratio = ppo_clip(logp, old_logp, adv, mask, selected, eps_low=eps_low,
-                                eps_high=eps_high, log_ratio_clamp=log_ratio_clamp)
-    return torch.where(selected, per_token.detach(), per_token), ratio
+    gradient). Paper: r = 2e-4, omega in [1, 5]. Returns (l, {ratio}), [B, T]."""
+    per_token, stats = ppo_clip(batch, logp, params)
+    return torch.where(batch.selected, per_token.detach(), per_token), stats
 
 
-@register(POLICY_LOSSES, "kl_cov", {"cov_fraction": 2e-3, "kl_cov_coef": 1.0}, _check_kl_cov)
-def kl_cov(logp: Tensor, old_logp: Tensor, adv: Tensor, mask: Tensor, selected: Tensor, *,
-           eps_low: float, eps_high: float, log_ratio_clamp: float, kl_cov_coef: float,
-           **selection: float) -> tuple[Tensor, Tensor]:
+@register(POLICY_LOSSES, "kl_cov", {"cov_fraction": 2e-3, "kl_cov_coef": 1.0}, _check_kl_cov,
+          reads=("selected",), select=select_kl_cov)
+def kl_cov(batch: StepBatch, logp: Tensor, params: Mapping[str, Any]) -> SurrogateOutput:
     """KL-Cov (Cui et al. 2025, arXiv 2505.22617), no ratio clipping:
 
         l = -ratio A + kl_cov_coef |logp - logp_old|   on the top fraction k of tokens by Cov
         l = -ratio A                                     elsewhere
 
-    (``selected``, from ``select_tokens``). Paper: k = 2e-3, kl_cov_coef = 1. Returns
-    (l, ratio), [B, T]."""
-    log_ratio = (logp - old_logp).clamp(-log_ratio_clamp, log_ratio_clamp)
+    (``selected``, from ``select_kl_cov``). Paper: k = 2e-3, kl_cov_coef = 1. Returns
+    (l, {ratio}), [B, T]."""
+    clamp = params["log_ratio_clamp"]
+    log_ratio = (logp - batch.old_logprobs.detach()).clamp(-clamp, clamp)
     ratio = torch.exp(log_ratio)
-    penalty = kl_cov_coef * log_ratio.abs()
-    return -ratio * adv + torch.where(selected, penalty, torch.zeros_like(penalty)), ratio
+    penalty = params["kl_cov_coef"] * log_ratio.abs()
+    return (-ratio * _advantages(batch, logp)
+            + torch.where(batch.selected, penalty, torch.zeros_like(penalty))), {"ratio": ratio}
 
 
-def select_tokens(name: str, logp: Tensor, advantages: Tensor, mask: Tensor,
-                  generator: torch.Generator, **params: Any) -> Tensor:
-    """The tokens [B, T] (bool) a covariance loss treats specially, chosen over the WHOLE
-    mini-batch given (logp detached, advantages [B], mask [B, T]); all False for other losses.
-
-    - clip_cov: uniformly at random (``generator``), min(n, #candidates) of the candidates
-      cov_low <= Cov <= cov_high, n = max(1, floor(cov_fraction * #tokens));
-    - kl_cov: the n tokens of largest Cov, n = max(1, floor(cov_fraction * #tokens)).
-    """
-    resolved = POLICY_LOSSES.resolve(name, params)
-    selected = torch.zeros(mask.shape, dtype=torch.bool, device=mask.device)
-    if name not in COVARIANCE_LOSSES or float(mask.sum()) == 0:
-        return selected
-    cov = token_covariance(logp.detach(), advantages.detach(), mask)
-    n = _count(resolved["cov_fraction"], mask)
-    flat = selected.view(-1)
-    if name == "clip_cov":
-        candidates = ((mask > 0) & (cov >= resolved["cov_low"])
-                      & (cov <= resolved["cov_high"])).view(-1).nonzero().squeeze(-1)
-        order = torch.randperm(len(candidates), generator=generator).to(candidates.device)
-        flat[candidates[order[:n]]] = True
-    else:
-        scores = torch.where(mask > 0, cov, torch.full_like(cov, -torch.inf)).view(-1)
-        flat[torch.topk(scores, min(n, int(mask.sum())), largest=True).indices] = True
-    return selected
+def select_tokens(name: str, batch: StepBatch, logp: Tensor, generator: torch.Generator,
+                  params: Mapping[str, Any]) -> Tensor:
+    """The tokens [B, T] (bool) the policy loss ``name`` treats specially, chosen by its declared
+    selector over the WHOLE mini-batch ``batch`` (advantages, mask) from the current ``logp``
+    [B, T] (detached here); all False for a loss without a selector or a batch without tokens.
+    ``params``: the flat algorithm parameters (the loss takes its own)."""
+    spec = POLICY_LOSSES.lookup(name)
+    mask = batch.response_mask
+    if spec.select is None or float(mask.sum()) == 0:
+        return torch.zeros(mask.shape, dtype=torch.bool, device=mask.device)
+    return spec.select(batch, logp, generator,
+                       POLICY_LOSSES.resolve(name, POLICY_LOSSES.own(name, params)))
 
 
 @dataclass
@@ -219,17 +248,12 @@ class PolicyLossOutput:
     stats: dict[str, Tensor]
 
 
-def compute_policy_loss(
-    logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, token_weights: Tensor, *,
-    norm: LossNormalizer, eps_low: float, eps_high: float, dual_clip: float | None, agg: str,
-    ent_coef: float = 0.0, entropy: Tensor | None = None, kl_coef: float = 0.0,
-    ref_logp: Tensor | None = None, log_ratio_clamp: float = 20.0,
-    is_weights: Tensor | None = None, policy_loss: str = "ppo_clip",
-    selected: Tensor | None = None, loss_params: Mapping[str, Any] | None = None,
-) -> PolicyLossOutput:
+def compute_policy_loss(batch: StepBatch, logp: Tensor, entropy: Tensor | None, *,
+                        policy_loss: str, settings: LossConfig, params: Mapping[str, Any],
+                        norm: LossNormalizer) -> PolicyLossOutput:
     """Policy loss with token weights (METHODS.md section 3; PPO, Schulman et al. 2017):
 
-        l_t   = POLICY_LOSSES[policy_loss](...), for ``ppo_clip`` (default):
+        l_t   = POLICY_LOSSES[policy_loss](batch, logp, params), for ``ppo_clip`` (default):
         ratio = exp(clamp(logp - old_logp, -log_ratio_clamp, log_ratio_clamp))
         l_t   = -min(ratio A, clip(ratio, 1 - eps_low, 1 + eps_high) A)
         dual clip (Ye et al. 2020), A < 0 only:  l_t = min(l_t, -dual_clip A) = min(l_t, c |A|)
@@ -241,56 +265,61 @@ def compute_policy_loss(
     sign convention this is max(min(ratio A, clip(ratio) A), c A). For A >= 0 it does nothing.
 
     Args:
-        logp, old_logp: [B, T] log-probs of the sampled tokens under the current policy (with
-            grad) and the policy that produced the advantages' data (no grad is taken).
-        advantages: [B] rollout advantages, broadcast over tokens.
-        mask: [B, T] 1.0 on response tokens.
-        token_weights: [B, T] w_t (``weights.compute_combined_token_weights``), detached here.
-        norm: counts of the whole mini-batch (``LossNormalizer``).
-        agg: ``aggregate`` mode.
+        batch: the micro-batch: ``old_logprobs`` [B, T] (the policy that produced the
+            advantages' data; no grad is taken), ``advantages`` [B] or [B, T], ``response_mask``
+            [B, T], ``token_weights`` [B, T] (None: all 1), ``is_weights`` [B, T] (truncated
+            importance weights pi_old / pi_sampler; None: none), ``ref_logprobs`` [B, T] (needed
+            if kl_coef != 0; the k3 log-ratio is clamped like the policy ratio), ``selected``
+            [B, T] bool (this micro-batch's rows of ``select_tokens``; covariance losses).
+        logp: [B, T] log-probs of the sampled tokens under the current policy (with grad).
         entropy: [B, T] per-token entropy (with grad for the bonus); needed if ent_coef != 0.
-        ref_logp: [B, T] reference-policy log-probs; needed if kl_coef != 0. The k3 log-ratio is
-            clamped like the policy ratio.
-        is_weights: [B, T] truncated importance weights between sampler and learner
-            (pi_old / pi_sampler, capped), detached; they multiply l_t.
-        policy_loss, loss_params: the ``POLICY_LOSSES`` entry and its parameters.
-        selected: [B, T] bool, this micro-batch's rows of ``select_tokens`` over the mini-batch
-            (covariance losses); None selects nothing.
+        policy_loss, params: the ``POLICY_LOSSES`` entry and the flat algorithm parameters.
+        settings: clip range, dual clip, aggregation and coefficients (``algorithm.loss``).
+        norm: counts of the whole mini-batch (``LossNormalizer``).
 
     Returns:
         ``PolicyLossOutput``; ``stats`` are token means over this micro-batch: pg_loss (the
         weighted l_t), clip_frac_low (A < 0 and ratio < 1 - eps_low), clip_frac_high (A > 0 and
         ratio > 1 + eps_high), dual_clip_frac, approx_kl_old (k3 between old and current),
-        ratio_mean, and entropy / kl_ref when those tensors are given.
+        ratio_mean, and cov_selected_frac / entropy / kl_ref when those tensors are given.
 
     Raises:
         ValueError: unknown ``agg``, out-of-range clip parameters, mismatched shapes, or a
             non-zero coefficient without its tensor.
     """
+    mask, old_logp = batch.response_mask, batch.old_logprobs
+    eps_low, eps_high, dual_clip = settings.eps_low, settings.eps_high, settings.dual_clip
+    clamp, agg = settings.log_ratio_clamp, settings.agg
     if agg not in AGGREGATIONS:
         raise ValueError(f"unknown loss aggregation {agg!r}; known: {list(AGGREGATIONS)}")
-    _check_loss_args(logp, old_logp, advantages, mask, token_weights, eps_low=eps_low,
-                     eps_high=eps_high, dual_clip=dual_clip, log_ratio_clamp=log_ratio_clamp)
-    if ent_coef != 0 and entropy is None:
-        raise ValueError(f"ent_coef={ent_coef!r} needs the per-token entropy, got entropy=None")
-    if kl_coef != 0 and ref_logp is None:
-        raise ValueError(f"kl_coef={kl_coef!r} needs reference log-probs, got ref_logp=None")
+    _check_loss_args(batch, logp, settings)
+    if settings.ent_coef != 0 and entropy is None:
+        raise ValueError(f"ent_coef={settings.ent_coef!r} needs the per-token entropy, got "
+                         f"entropy=None")
+    if settings.kl_coef != 0 and batch.ref_logprobs is None:
+        raise ValueError(f"kl_coef={settings.kl_coef!r} needs reference log-probs, got "
+                         f"ref_logprobs=None")
 
-    resolved = POLICY_LOSSES.resolve(policy_loss, loss_params or {})
-    selection = selected if selected is not None else torch.zeros(mask.shape, dtype=torch.bool,
-                                                                   device=mask.device)
-    adv = advantages.detach().unsqueeze(-1).to(logp.dtype)
-    per_token, ratio = POLICY_LOSSES.lookup(policy_loss).fn(
-        logp, old_logp.detach(), adv, mask, selection, eps_low=eps_low, eps_high=eps_high,
-        log_ratio_clamp=log_ratio_clamp, **resolved)
+    resolved = {**POLICY_LOSSES.resolve(policy_loss, POLICY_LOSSES.own(policy_loss, params)),
+                "eps_low": eps_low, "eps_high": eps_high, "log_ratio_clamp": clamp}
+    if batch.selected is None:
+        batch = dataclasses.replace(batch, selected=torch.zeros(mask.shape, dtype=torch.bool,
+                                                                device=mask.device))
+        counted_selection = False
+    else:
+        counted_selection = True
+    adv = _advantages(batch, logp)
+    per_token, surrogate_stats = POLICY_LOSSES.lookup(policy_loss).fn(batch, logp, resolved)
+    ratio = surrogate_stats["ratio"]
     dual_active = torch.zeros_like(per_token, dtype=torch.bool)
     if dual_clip is not None:
         cap = (-dual_clip * adv).expand_as(per_token)
         dual_active = (adv < 0) & (per_token > cap)
         per_token = torch.where(dual_active, cap, per_token)
-    per_token = per_token * token_weights.detach()
-    if is_weights is not None:
-        per_token = per_token * is_weights.detach()
+    if batch.token_weights is not None:
+        per_token = per_token * batch.token_weights.detach()
+    if batch.is_weights is not None:
+        per_token = per_token * batch.is_weights.detach()
     loss = aggregate(per_token, mask, agg, norm)
 
     with torch.no_grad():
@@ -304,37 +333,37 @@ def compute_policy_loss(
             "clip_frac_low": token_mean(((adv < 0) & (ratio < 1 - eps_low)).to(mask.dtype)),
             "clip_frac_high": token_mean(((adv > 0) & (ratio > 1 + eps_high)).to(mask.dtype)),
             "dual_clip_frac": token_mean(dual_active.to(mask.dtype)),
-            "approx_kl_old": token_mean(kl_k3(old_logp, logp, log_ratio_clamp=log_ratio_clamp)),
+            "approx_kl_old": token_mean(kl_k3(old_logp, logp, log_ratio_clamp=clamp)),
             "ratio_mean": token_mean(ratio),
         }
-        if selected is not None:
-            stats["cov_selected_frac"] = token_mean(selected.to(mask.dtype))
+        if counted_selection:
+            stats["cov_selected_frac"] = token_mean(batch.selected.to(mask.dtype))
         if entropy is not None:
             stats["entropy"] = token_mean(entropy)
-    if ent_coef != 0 and entropy is not None:
-        loss = loss - ent_coef * aggregate(entropy, mask, agg, norm)
-    if ref_logp is not None:
-        kl = kl_k3(logp, ref_logp.detach(), log_ratio_clamp=log_ratio_clamp)
-        if kl_coef != 0:
-            loss = loss + kl_coef * aggregate(kl, mask, agg, norm)
+    if settings.ent_coef != 0 and entropy is not None:
+        loss = loss - settings.ent_coef * aggregate(entropy, mask, agg, norm)
+    if batch.ref_logprobs is not None:
+        kl = kl_k3(logp, batch.ref_logprobs.detach(), log_ratio_clamp=clamp)
+        if settings.kl_coef != 0:
+            loss = loss + settings.kl_coef * aggregate(kl, mask, agg, norm)
         stats["kl_ref"] = token_mean(kl.detach())
     return PolicyLossOutput(loss=loss, stats=stats)
 
 
-def _check_loss_args(logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor,
-                     token_weights: Tensor, *, eps_low: float, eps_high: float,
-                     dual_clip: float | None, log_ratio_clamp: float) -> None:
-    shapes = {t.shape for t in (logp, old_logp, mask, token_weights)}
-    if len(shapes) != 1 or advantages.shape != logp.shape[:1]:
-        raise ValueError(f"expected logp, old_logp, mask, token_weights [B, T] and advantages "
-                         f"[B]; got {tuple(logp.shape)}, {tuple(old_logp.shape)}, "
-                         f"{tuple(mask.shape)}, {tuple(token_weights.shape)}, "
-                         f"{tuple(advantages.shape)}")
-    if not 0 <= eps_low < 1:
-        raise ValueError(f"eps_low must be in [0, 1), got {eps_low!r}")
-    if eps_high < 0:
-        raise ValueError(f"eps_high must be >= 0, got {eps_high!r}")
-    if dual_clip is not None and dual_clip <= 1:
-        raise ValueError(f"dual_clip must be > 1, got {dual_clip!r}")
-    if log_ratio_clamp <= 0:
-        raise ValueError(f"log_ratio_clamp must be > 0, got {log_ratio_clamp!r}")
+def _check_loss_args(batch: StepBatch, logp: Tensor, settings: LossConfig) -> None:
+    tensors = {"logp": logp, "old_logprobs": batch.old_logprobs, "mask": batch.response_mask}
+    if batch.token_weights is not None:
+        tensors["token_weights"] = batch.token_weights
+    shapes = {name: tuple(t.shape) for name, t in tensors.items()}
+    adv = tuple(batch.advantages.shape)
+    if len(set(shapes.values())) != 1 or adv not in (tuple(logp.shape[:1]), tuple(logp.shape)):
+        raise ValueError(f"expected logp, old_logprobs, mask, token_weights [B, T] and "
+                         f"advantages [B] or [B, T]; got {shapes}, advantages {adv}")
+    if not 0 <= settings.eps_low < 1:
+        raise ValueError(f"eps_low must be in [0, 1), got {settings.eps_low!r}")
+    if settings.eps_high < 0:
+        raise ValueError(f"eps_high must be >= 0, got {settings.eps_high!r}")
+    if settings.dual_clip is not None and settings.dual_clip <= 1:
+        raise ValueError(f"dual_clip must be > 1, got {settings.dual_clip!r}")
+    if settings.log_ratio_clamp <= 0:
+        raise ValueError(f"log_ratio_clamp must be > 0, got {settings.log_ratio_clamp!r}")

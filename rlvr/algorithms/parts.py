@@ -1,11 +1,15 @@
-"""An algorithm's parts, their flat parameters, and the schedules of those parameters.
+"""An algorithm's parts, their flat parameters, what they read, and their schedules.
 
-An algorithm is an advantage estimator, a list of token weights and a policy loss, each a named
-entry of its registry (``PART_REGISTRIES``). Their parameters share one flat namespace
-(``algorithm.<name>`` in config): ``declared_parameters`` is the single list of them, from which
-rlvr/config.py builds its typed fields. A part with a ``Schedule`` (registry.py) has parameters
-that change from step to step; ``ScheduleSet`` carries the state of every scheduled part of a run
-(saved in checkpoints as one dict) and hands each step its current values.
+An algorithm is an advantage estimator, a list of token weights, a policy loss, optionally a
+group filter and a list of reward shapings, each a named entry of its registry
+(``PART_REGISTRIES``, keyed like the ``algorithm.*`` fields that name them). Their parameters
+share one flat namespace (``algorithm.<name>`` in config): ``declared_parameters`` is the single
+list of them, which the entry points hand to ``rlvr.config.register_schema`` (via
+``rlvr.checks.register_schema``) to build the typed fields. ``step_inputs`` says which
+step-batch fields the configured parts read, so the learner runs only the passes they need. A
+part with a ``Schedule`` (registry.py) has parameters that change from step to step;
+``ScheduleSet`` carries the state of every scheduled part of a run (saved in checkpoints as one
+dict) and hands each step its current values.
 """
 
 from __future__ import annotations
@@ -14,13 +18,34 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rlvr.algorithms.advantages import ADVANTAGE_ESTIMATORS
+from rlvr.algorithms.group_filters import GROUP_FILTERS
 from rlvr.algorithms.losses import POLICY_LOSSES
 from rlvr.algorithms.registry import Registry, ScheduleState
+from rlvr.algorithms.reward_shapings import REWARD_SHAPINGS
 from rlvr.algorithms.weights import TOKEN_WEIGHTS
+from rlvr.config import AlgorithmConfig
 
 PART_REGISTRIES: dict[str, Registry] = {"advantage": ADVANTAGE_ESTIMATORS,
                                         "token_weights": TOKEN_WEIGHTS,
-                                        "policy_loss": POLICY_LOSSES}
+                                        "policy_loss": POLICY_LOSSES,
+                                        "group_filter": GROUP_FILTERS,
+                                        "reward_shaping": REWARD_SHAPINGS}
+
+
+def algorithm_parts(algorithm: AlgorithmConfig) -> list[tuple[Registry, str]]:
+    """(registry, name) of every part ``algorithm`` uses, in ``part_names`` order."""
+    return [(PART_REGISTRIES[kind], name) for kind, name in algorithm.part_names()]
+
+
+def step_inputs(algorithm: AlgorithmConfig) -> frozenset[str]:
+    """The step-batch fields (rlvr/batch.py) the configured parts read: each part's declared
+    ``reads``, and ``ref_logprobs`` for the KL penalty of ``algorithm.loss.kl_coef`` (the loss's
+    one optional term with an input of its own). The learner computes a pass only for these."""
+    reads = {field for registry, name in algorithm_parts(algorithm)
+             for field in registry.lookup(name).reads}
+    if algorithm.loss.kl_coef > 0:
+        reads.add("ref_logprobs")
+    return frozenset(reads)
 
 
 def declared_parameters() -> dict[str, type]:

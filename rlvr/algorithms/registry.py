@@ -17,6 +17,11 @@ state that the trainer saves in checkpoints (Positive-Advantage Reweighting's la
 entropy-adaptive betas of ``asym_adaptive``). ``min_group_size`` declares how many rollouts per
 prompt (G) an estimator needs to say anything: 2 for group-relative estimators (with G = 1 every
 advantage is 0), 1 for those that read each reward alone.
+
+A part also declares what it reads of the step batch (``reads``, names of ``rlvr.batch.StepBatch``
+fields), so the trainer and the learner compute only what the configured parts need: an advantage
+estimator reads ``correct`` (binary) or ``rewards`` (shaped); a policy loss that reads
+``selected`` brings its token selector (``select``), run once per mini-batch.
 """
 
 from __future__ import annotations
@@ -61,7 +66,8 @@ class Spec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     check: Checker = _accept_all
     schedule: Schedule | None = None
-    shaped_rewards: bool = False
+    reads: frozenset[str] = frozenset()
+    select: Callable[..., Any] | None = None
     min_group_size: int = 1
 
     @property
@@ -71,11 +77,7 @@ class Spec:
 
 
 class Registry(dict[str, Spec]):
-    """Named ``Spec``s of one kind (``kind`` appears in error messages).
-
-    ``Spec.shaped_rewards``: an advantage estimator that accepts continuous (shaped) rewards; the
-    others receive the binary correctness only.
-    """
+    """Named ``Spec``s of one kind (``kind`` appears in error messages)."""
 
     def __init__(self, kind: str) -> None:
         super().__init__()
@@ -111,17 +113,18 @@ class Registry(dict[str, Spec]):
 
 def register(registry: Registry, name: str, defaults: Mapping[str, Any] | None = None,
              check: Checker = _accept_all, *, schedule: Schedule | None = None,
-             shaped_rewards: bool = False, min_group_size: int = 1
-             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+             reads: tuple[str, ...] = (), select: Callable[..., Any] | None = None,
+             min_group_size: int = 1) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: add the function to ``registry`` under ``name`` with parameter ``defaults``
-    (and optionally a ``Schedule`` of some of them); ``shaped_rewards``: the estimator accepts
-    continuous (shaped) rewards; ``min_group_size``: the fewest rollouts per prompt it needs."""
+    (and optionally a ``Schedule`` of some of them); ``reads``: the step-batch fields it reads;
+    ``select``: a policy loss's token selector; ``min_group_size``: the fewest rollouts per
+    prompt it needs."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         if name in registry:
             raise ValueError(f"{registry.kind} {name!r} is already registered")
-        registry[name] = Spec(fn, dict(defaults or {}), check, schedule, shaped_rewards,
-                              min_group_size)
+        registry[name] = Spec(fn, dict(defaults or {}), check, schedule, frozenset(reads),
+                              select, min_group_size)
         return fn
 
     return decorate

@@ -2,8 +2,8 @@
 
 A weight multiplies the per-token policy loss; the loss normaliser is unchanged (choice). Weights
 compose by product (``compute_combined_token_weights``), so e.g. AsymGRPO advantages with SA-AH
-weights is one config. Shapes: advantages [B] (one per rollout), entropy and mask [B, T] with
-mask 1.0 on response tokens; weights [B, T] float32, 1.0 on padding.
+weights is one config. Shapes: advantages [B] (one per rollout) or [B, T] (per token), entropy
+and mask [B, T] with mask 1.0 on response tokens; weights [B, T] float32, 1.0 on padding.
 
 Positive-Advantage Reweighting's lambda follows a ``Schedule`` kept apart from the weight:
 ``initial_lambda`` / ``current_lambda`` / ``next_lambda`` are pure functions of a small state
@@ -39,15 +39,16 @@ def compute_token_weights(name: str, advantages: Tensor, entropy: Tensor, mask: 
                           vocab_size: int, **params: Any) -> Tensor:
     """Weights [B, T] (float32, no grad) of the token weight ``name``; 1.0 where mask is 0.
 
-    advantages [B], entropy [B, T] (per-token policy entropy, nats), mask [B, T].
+    advantages [B] (per rollout) or [B, T] (per token), entropy [B, T] (per-token policy
+    entropy, nats), mask [B, T].
 
     Raises:
         ValueError: unknown ``name`` (listing the known ones), a parameter the weight does not
             take or an invalid value (naming it), or mismatched shapes.
     """
     resolved = TOKEN_WEIGHTS.resolve(name, params)
-    if entropy.shape != mask.shape or advantages.shape != mask.shape[:1]:
-        raise ValueError(f"expected advantages [B] and entropy, mask [B, T]; got "
+    if entropy.shape != mask.shape or advantages.shape not in (mask.shape[:1], mask.shape):
+        raise ValueError(f"expected advantages [B] or [B, T] and entropy, mask [B, T]; got "
                          f"{tuple(advantages.shape)}, {tuple(entropy.shape)}, "
                          f"{tuple(mask.shape)}")
     with torch.no_grad():
@@ -74,6 +75,11 @@ def compute_combined_token_weights(names: list[str], advantages: Tensor, entropy
 def validate_weight_params(name: str, params: Mapping[str, Any]) -> None:
     """Raise ValueError if ``name`` is unknown or ``params`` are not valid for it."""
     TOKEN_WEIGHTS.resolve(name, params)
+
+
+def _per_token(advantages: Tensor) -> Tensor:
+    """Advantages broadcastable over tokens: [B] -> [B, 1]; [B, T] as they are."""
+    return advantages if advantages.dim() == 2 else advantages.unsqueeze(-1)
 
 
 def horizon_discount(entropy: Tensor, mask: Tensor, vocab_size: int, alpha: float,
@@ -121,7 +127,7 @@ def sa_ah(advantages: Tensor, entropy: Tensor, mask: Tensor, vocab_size: int, al
     [B, T], so rollouts with A_i >= 0 get exactly the GRPO gradient.
     """
     w = horizon_discount(entropy, mask, vocab_size, alpha, normalize)
-    return torch.where(advantages.unsqueeze(-1) < 0, w, torch.ones_like(w))
+    return torch.where(_per_token(advantages) < 0, w, torch.ones_like(w))
 
 
 def _check_pos_reweight(params: Mapping[str, Any]) -> None:
@@ -195,6 +201,6 @@ def pos_reweight(advantages: Tensor, entropy: Tensor, mask: Tensor, vocab_size: 
     ``schedule_params`` (schedule, entropy_threshold, lambda_step, lambda_init) drive the
     schedule, not the weight.
     """
-    positive = (advantages.unsqueeze(-1) > 0).expand(mask.shape)
+    positive = (_per_token(advantages) > 0).expand(mask.shape)
     return torch.where(positive, torch.full(mask.shape, lambda_value, device=mask.device),
                        torch.ones(mask.shape, device=mask.device))

@@ -47,12 +47,16 @@ def launched_as_rank0() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def init_from_env(device: torch.device) -> None:
-    """Join the process group that ``torchrun`` describes (no-op for a single process)."""
+def init_from_env(device: torch.device) -> bool:
+    """Join the process group that ``torchrun`` describes (no-op for a single process, or when
+    the group is joined already); returns whether this call joined it (so the caller leaves it:
+    ``shutdown``)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         if device.type == "cuda":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        return True
+    return False
 
 
 def shard(policy: nn.Module, compute_dtype: torch.dtype = torch.float32) -> nn.Module:
@@ -71,12 +75,14 @@ def shard(policy: nn.Module, compute_dtype: torch.dtype = torch.float32) -> nn.M
     return policy
 
 
-def shutdown() -> None:
-    """Leave the process group (after a barrier), so that no rank exits while another still
+def shutdown(wait_for_others: bool = True) -> None:
+    """Leave the process group, after a barrier, so that no rank exits while another still
     talks to it: gloo aborts a process that exits with the group open ("terminate called
-    without an active exception"). No-op for a single process."""
+    without an active exception"). ``wait_for_others=False`` (a rank that failed: the others
+    may never reach the barrier) leaves at once. No-op for a single process."""
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        if wait_for_others:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -4,9 +4,12 @@ Per step (DESIGN.md): old log-probs (only when the update is off-policy), then f
 mini-batch, micro-batch forwards through the fused log-prob/entropy op, token weights, the policy
 loss with the mini-batch's global normaliser (so the accumulated gradient equals the mini-batch
 gradient), one clipped AdamW step per mini-batch. With one epoch and one mini-batch the update is
-on-policy and old log-probs are the current ones, detached: no extra forward pass. A covariance
-loss (clip_cov, kl_cov) adds one no-grad pass per mini-batch to select its tokens over the whole
-mini-batch (the covariance means and the selected fraction must not depend on micro-batching).
+on-policy and old log-probs are the current ones, detached: no extra forward pass. The other
+passes run only for the parts that read them (rlvr/algorithms/parts.py ``step_inputs``): the
+reference policy's log-probs for a KL penalty, and, for a loss that reads ``selected`` (Clip-Cov,
+KL-Cov), one no-grad pass per mini-batch to select its tokens over the whole mini-batch (the
+covariance means and the selected fraction must not depend on micro-batching). The learner reads
+and extends the step's ``StepBatch`` (rlvr/batch.py).
 
 With ``learner.strategy=fsdp`` under ``torchrun`` each rank updates on its own rollouts: the
 mini-batches are drawn from the global batch (one permutation of the global row ids, the same on
@@ -22,6 +25,7 @@ run with ``NonFiniteStepError``, and so do weights that are not finite after an 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -30,14 +34,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rlvr.algorithms.losses import (
-    COVARIANCE_LOSSES,
-    POLICY_LOSSES,
-    LossNormalizer,
-    compute_policy_loss,
-    select_tokens,
-)
+from rlvr.algorithms.losses import LossNormalizer, compute_policy_loss, select_tokens
+from rlvr.algorithms.parts import step_inputs
 from rlvr.algorithms.weights import compute_combined_token_weights
+from rlvr.batch import StepBatch
 from rlvr.config import AlgorithmConfig, LearnerConfig
 from rlvr.learner import distributed
 from rlvr.learner.batching import collate, plan_micro_batches, split_to_count
@@ -51,50 +51,12 @@ class NonFiniteStepError(RuntimeError):
 
 
 @dataclass
-class TrainBatch:
-    """One step's B = N x G rollouts, in group order.
-
-    Attributes:
-        prompt_ids, response_ids: token ids per row.
-        sampler_logprobs: [B, T] the rollout engine's log-probs, zero on padding.
-        response_mask: [B, T] 1.0 on response tokens.
-        advantages: [B] rollout advantages.
-        global_rows: [B] each row's index in the global batch of all ranks (data-parallel);
-            None: the rows are the whole batch, in order.
-    """
-
-    prompt_ids: list[list[int]]
-    response_ids: list[list[int]]
-    sampler_logprobs: Tensor
-    response_mask: Tensor
-    advantages: Tensor
-    global_rows: list[int] | None = None
-
-    def rows(self, index: list[int], width: int | None = None) -> dict[str, Any]:
-        """The rows ``index`` with response tensors cut to ``width`` columns."""
-        cols = slice(0, width)
-        return {
-            "prompts": [self.prompt_ids[i] for i in index],
-            "responses": [self.response_ids[i] for i in index],
-            "sampler_logprobs": self.sampler_logprobs[index, cols],
-            "advantages": self.advantages[index],
-        }
-
-
-@dataclass
 class UpdateResult:
-    """What the trainer logs and the diagnostics need from one update.
-
-    ``seq_logp`` [B]: length-normalised log-probs of each rollout under the pre-update policy;
-    ``entropy`` [B, T]: that policy's per-token entropy; ``token_weights`` [B, T]: the weights
-    applied to the loss (all detached); ``applied``: optimiser steps taken (the others were
-    skipped as non-finite).
-    """
+    """What one update measured: its metrics (global over ranks) and the optimiser steps
+    ``applied`` (the others were skipped as non-finite). The update also filled the batch's
+    pre-update ``old_logprobs``, ``entropy`` and the first epoch's ``token_weights``."""
 
     metrics: dict[str, float]
-    seq_logp: Tensor
-    entropy: Tensor
-    token_weights: Tensor
     applied: int
 
 
@@ -134,8 +96,9 @@ class Learner:
         self.device = next(policy.parameters()).device
         self.world = distributed.world_size()
         self.nonfinite_in_a_row = 0
+        self.inputs = step_inputs(algorithm)
         # a full fine-tune's reference is a copy taken before sharding, then sharded like the policy
-        self.reference = ReferencePolicy(policy) if algorithm.loss.kl_coef > 0 else None
+        self.reference = ReferencePolicy(policy) if "ref_logprobs" in self.inputs else None
         if cfg.strategy == "fsdp":
             distributed.shard(policy, DTYPES[dtype])
             if self.reference is not None and self.reference.is_copy:
@@ -150,7 +113,7 @@ class Learner:
     def on_policy(self) -> bool:
         return self.cfg.ppo_epochs == 1 and self.cfg.mini_batches == 1
 
-    def _micro_batches(self, rows: list[int], batch: TrainBatch) -> list[tuple[list[int], bool]]:
+    def _micro_batches(self, rows: list[int], batch: StepBatch) -> list[tuple[list[int], bool]]:
         """Micro-batches of the local ``rows`` as (row indices, real).
 
         Under FSDP every rank runs the same number of forward/backward passes (their collectives
@@ -168,12 +131,12 @@ class Learner:
             placeholders = count - len(plan)
         return [([rows[j] for j in mb], True) for mb in plan] + [([0], False)] * placeholders
 
-    def _mini_batches(self, batch: TrainBatch, epoch: int, generator: torch.Generator
+    def _mini_batches(self, batch: StepBatch, epoch: int, generator: torch.Generator
                       ) -> list[list[int]]:
         """This epoch's mini-batches as local row indices: a permutation of the global row ids
         (identity in epoch 0 with one mini-batch) cut into ``mini_batches`` chunks, each rank
         keeping its own rows of every chunk."""
-        num_local = len(batch.prompt_ids)
+        num_local = batch.num_rows
         global_rows = batch.global_rows if batch.global_rows is not None \
             else list(range(num_local))
         total = int(distributed.all_reduce(num_local))
@@ -184,16 +147,16 @@ class Learner:
                 for chunk in order.chunk(self.cfg.mini_batches)]
 
     @torch.no_grad()
-    def _score_all(self, batch: TrainBatch, model: nn.Module, rows: list[int] | None = None
+    def _score_all(self, batch: StepBatch, model: nn.Module, rows: list[int] | None = None
                    ) -> tuple[Tensor, Tensor]:
         """[B, T] log-probs and entropies under ``model``, no gradient, of the rows ``rows``
         (default: every rollout; other rows stay 0)."""
         logp = torch.zeros_like(batch.response_mask)
         entropy = torch.zeros_like(batch.response_mask)
-        rows = list(range(len(batch.prompt_ids))) if rows is None else rows
+        rows = list(range(batch.num_rows)) if rows is None else rows
         for mb, real in self._micro_batches(rows, batch):
-            part = batch.rows(mb)
-            seq = collate(part["prompts"], part["responses"], self.pad_id, self.device)
+            seq = collate([batch.prompt_ids[i] for i in mb], [batch.response_ids[i] for i in mb],
+                          self.pad_id, self.device)
             with compute_precision(self.device, self.dtype):
                 lp, ent = response_logprobs(model, seq, self.temperature, self.cfg.logprob_chunk)
             if not real:
@@ -203,45 +166,63 @@ class Learner:
             entropy[mb, :width] = ent.to(entropy.device)
         return logp, entropy
 
-    def _select_tokens(self, batch: TrainBatch, mini_rows: list[int], params: dict[str, Any],
+    def _select_tokens(self, batch: StepBatch, mini_rows: list[int], params: dict[str, Any],
                        generator: torch.Generator) -> Tensor:
-        """[B, T] bool: the tokens a covariance loss selects in the mini-batch ``mini_rows``,
+        """[B, T] bool: the tokens the policy loss selects in the mini-batch ``mini_rows``,
         from the current policy's log-probs of the WHOLE mini-batch (one no-grad pass), so the
         covariance means and the selected fraction are the mini-batch's, not a micro-batch's."""
-        name = self.algorithm.policy_loss
         logp, _ = self._score_all(batch, self.policy, mini_rows)
         selected = torch.zeros(batch.response_mask.shape, dtype=torch.bool)
-        selected[mini_rows] = select_tokens(
-            name, logp[mini_rows], batch.advantages[mini_rows], batch.response_mask[mini_rows],
-            generator, **POLICY_LOSSES.own(name, params))
+        selected[mini_rows] = select_tokens(self.algorithm.policy_loss, batch.rows(mini_rows),
+                                            logp[mini_rows], generator, params)
         return selected
 
-    def sequence_logprobs(self, batch: TrainBatch) -> Tensor:
+    def sequence_logprobs(self, batch: StepBatch) -> Tensor:
         """[B] length-normalised log-probs under the current policy (for diagnostics)."""
         logp, _ = self._score_all(batch, self.policy)
         return (logp * batch.response_mask).sum(1) / batch.response_mask.sum(1)
 
-    def update(self, batch: TrainBatch, params: dict[str, Any]) -> UpdateResult:
-        """One training step's policy update; returns metrics and pre-update statistics.
+    def _micro_view(self, batch: StepBatch, mb: list[int], width: int, logp: Tensor,
+                    entropy: Tensor, params: dict[str, Any]) -> StepBatch:
+        """The micro-batch ``mb`` on the device, cut to ``width`` columns, with what its loss
+        reads: the old log-probs and entropies (this forward's, detached, when the update is
+        on-policy), the token weights and the truncated importance weights."""
+        view = batch.rows(mb, width, self.device)
+        if view.old_logprobs is None:
+            view.old_logprobs = logp.detach()
+        if view.entropy is None:
+            view.entropy = entropy.detach()
+        mask = view.response_mask
+        view.token_weights = compute_combined_token_weights(
+            self.algorithm.token_weights, view.advantages, view.entropy, mask, self.vocab_size,
+            params)
+        if self.tis_cap is not None:
+            view.is_weights = torch.exp(view.old_logprobs - view.sampler_logprobs).clamp(
+                max=self.tis_cap) * mask
+        return view
+
+    def update(self, batch: StepBatch, params: dict[str, Any]) -> UpdateResult:
+        """One training step's policy update; returns its metrics and fills the batch's
+        pre-update ``old_logprobs``, ``entropy`` and first-epoch ``token_weights``.
 
         ``params``: the algorithm's flat parameters for this step (scheduled values included);
-        each token weight and the policy loss take the ones they declare."""
+        each token weight and the policy loss take the ones they declare. Passes run only where
+        needed: old log-probs when off-policy, the reference when a part reads ``ref_logprobs``,
+        a selection pass per mini-batch when the loss reads ``selected``."""
         mask = batch.response_mask
-        old_logp = old_entropy = ref_logp = None
+        old_batch = batch
         if not self.on_policy:
             old_logp, old_entropy = self._score_all(batch, self.policy)
-        if self.reference is not None:
+            old_batch = dataclasses.replace(batch, old_logprobs=old_logp, entropy=old_entropy)
+        if "ref_logprobs" in self.inputs:
             with self.reference.context():
-                ref_logp, _ = self._score_all(batch, self.reference.model())
+                old_batch.ref_logprobs, _ = self._score_all(batch, self.reference.model())
         first_logp = torch.zeros_like(mask)
         first_entropy = torch.zeros_like(mask)
         first_weights = torch.ones_like(mask)
         sums: dict[str, float] = defaultdict(float)
         grad_norms: list[float] = []
         skipped = 0
-        loss_cfg = self.algorithm.loss
-        policy_loss = self.algorithm.policy_loss
-        loss_params = POLICY_LOSSES.own(policy_loss, params)
         # mini-batch shuffles differ per step and replay identically after a resume
         generator = torch.Generator().manual_seed(stream_seed(self.seed,
                                                               self.scheduler.last_epoch))
@@ -251,51 +232,30 @@ class Learner:
                     num_tokens=distributed.all_reduce(float(mask[mini_rows].sum())),
                     num_seqs=int(distributed.all_reduce(len(mini_rows))),
                     max_new_tokens=self.max_new_tokens)
-                selected = self._select_tokens(batch, mini_rows, params, generator) \
-                    if policy_loss in COVARIANCE_LOSSES else None
+                old_batch.selected = self._select_tokens(batch, mini_rows, params, generator) \
+                    if "selected" in self.inputs else None
                 loss_finite = True
                 for mb, real in self._micro_batches(mini_rows, batch):
-                    seq = collate(batch.rows(mb)["prompts"], batch.rows(mb)["responses"],
-                                  self.pad_id, self.device)
+                    seq = collate([batch.prompt_ids[i] for i in mb],
+                                  [batch.response_ids[i] for i in mb], self.pad_id, self.device)
                     with compute_precision(self.device, self.dtype):
                         logp, entropy = response_logprobs(self.policy, seq, self.temperature,
                                                           self.cfg.logprob_chunk)
                     width = logp.shape[1]
-                    rows = batch.rows(mb, width)
-                    mb_mask = seq.response_mask
-                    old = logp.detach() if old_logp is None \
-                        else old_logp[mb, :width].to(self.device)
-                    ent_old = entropy.detach() if old_entropy is None \
-                        else old_entropy[mb, :width].to(self.device)
-                    advantages = rows["advantages"].to(self.device)
-                    weights = compute_combined_token_weights(
-                        self.algorithm.token_weights, advantages, ent_old, mb_mask,
-                        self.vocab_size, params)
+                    view = self._micro_view(old_batch, mb, width, logp, entropy, params)
                     if epoch == 0 and real:
-                        first_logp[mb, :width] = old.cpu()
-                        first_entropy[mb, :width] = ent_old.cpu()
-                        first_weights[mb, :width] = weights.cpu()
-                    is_weights = None
-                    if self.tis_cap is not None:
-                        sampler = rows["sampler_logprobs"].to(self.device)
-                        is_weights = torch.exp(old - sampler).clamp(max=self.tis_cap) * mb_mask
-                    out = compute_policy_loss(
-                        logp, old, advantages, mb_mask, weights, norm=norm,
-                        eps_low=loss_cfg.eps_low, eps_high=loss_cfg.eps_high,
-                        dual_clip=loss_cfg.dual_clip, agg=loss_cfg.agg,
-                        ent_coef=loss_cfg.ent_coef, entropy=entropy,
-                        kl_coef=loss_cfg.kl_coef,
-                        ref_logp=None if ref_logp is None else ref_logp[mb, :width].to(self.device),
-                        log_ratio_clamp=loss_cfg.log_ratio_clamp, is_weights=is_weights,
-                        policy_loss=policy_loss, loss_params=loss_params,
-                        selected=None if selected is None
-                        else selected[mb, :width].to(self.device),
-                    )
+                        first_logp[mb, :width] = view.old_logprobs.cpu()
+                        first_entropy[mb, :width] = view.entropy.cpu()
+                        first_weights[mb, :width] = view.token_weights.cpu()
+                    out = compute_policy_loss(view, logp, entropy,
+                                              policy_loss=self.algorithm.policy_loss,
+                                              settings=self.algorithm.loss, params=params,
+                                              norm=norm)
                     (out.loss * (self.world if real else 0.0)).backward()
                     if not real:
                         continue
                     loss_finite = loss_finite and bool(torch.isfinite(out.loss.detach()))
-                    n_tok = float(mb_mask.sum())
+                    n_tok = float(seq.response_mask.sum())
                     for key, value in out.stats.items():
                         sums[key] += float(value) * n_tok
                     sums["_tokens"] += n_tok
@@ -318,9 +278,10 @@ class Learner:
         metrics["train/nonfinite_skipped"] = float(skipped)
         metrics.update(_mismatch_metrics(*(distributed.gather_rows(t) for t in (
             first_logp, batch.sampler_logprobs, mask))))
-        seq_logp = (first_logp * mask).sum(1) / mask.sum(1)
-        return UpdateResult(metrics=metrics, seq_logp=seq_logp, entropy=first_entropy,
-                            token_weights=first_weights, applied=len(grad_norms) - skipped)
+        batch.old_logprobs, batch.entropy, batch.token_weights = \
+            first_logp, first_entropy, first_weights
+        batch.ref_logprobs = old_batch.ref_logprobs
+        return UpdateResult(metrics=metrics, applied=len(grad_norms) - skipped)
 
     def _check_weights_finite(self) -> None:
         """After an applied optimiser step: a finite loss and gradient can still step the

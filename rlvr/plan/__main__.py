@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 from rlvr import cli
-from rlvr.config import register_schema, validate
+from rlvr.checks import register_schema, validate
 from rlvr.plan.memory import Plan, plan_run
 
 CONF = Path(__file__).resolve().parents[2] / "conf"

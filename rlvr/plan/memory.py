@@ -69,8 +69,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rlvr.config import ConfigError, RunConfig
-from rlvr.plan import PlanConfig
+from rlvr.config import ConfigError, PlanConfig, RunConfig
 from rlvr.plan.shapes import ModelShape, resolve_shape
 
 GIB = 2 ** 30

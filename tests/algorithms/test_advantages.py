@@ -25,12 +25,17 @@ def _sorted_groups(group_size: int = G) -> torch.Tensor:
     return torch.tensor([[1.0] * k + [0.0] * (group_size - k) for k in range(group_size + 1)])
 
 
-def test_registry_declares_config_level_parameters():
-    assert ADVANTAGE_ESTIMATORS["grpo"].params == ("std_ddof", "eps")
-    assert ADVANTAGE_ESTIMATORS["asym"].params == ("beta_pos", "beta_neg")
-    assert ADVANTAGE_ESTIMATORS["asym"].defaults == {"beta_pos": 0.5, "beta_neg": 0.5}
-    for name in ("reinforce", "dr_grpo", "ent_decrease", "ent_increase"):
-        assert ADVANTAGE_ESTIMATORS[name].params == ()
+def test_asym_without_parameters_is_grpo_without_eps_by_hand():
+    """The defaults a call without parameters takes: asym's (0.5, 0.5) is GRPO with population
+    std and eps = 0 (AsymGRPO v1), A+ = sqrt((1-p)/p), A- = -sqrt(p/(1-p)), p = k/G."""
+    r = MIXED.to(torch.float64)
+    p = r.mean(dim=-1, keepdim=True)
+    expected = torch.where(r == 1, ((1 - p) / p).sqrt(), -(p / (1 - p)).sqrt())
+    torch.testing.assert_close(compute_advantages("asym", r), expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match=r"takes parameters \['beta_pos', 'beta_neg'\]"):
+        compute_advantages("asym", r, beta=0.5)
+    with pytest.raises(ValueError, match=r"unknown: \['beta_pos'\]"):
+        compute_advantages("reinforce", r, beta_pos=0.5)
 
 
 def test_asym_zero_zero_is_reinforce():

@@ -9,9 +9,9 @@ from rlvr.algorithms.losses import (
     AGGREGATIONS,
     LossNormalizer,
     aggregate,
-    compute_policy_loss,
     kl_k3,
 )
+from tests.algorithms.loss_inputs import policy_loss_of
 
 VALUES = torch.tensor([[1.0, 2.0, 3.0, 99.0], [4.0, 5.0, 99.0, 99.0]])
 MASK = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
@@ -69,7 +69,7 @@ def test_policy_loss_and_gradient_accumulate_over_micro_batches(mode):
     def run(rows):
         logp = logp0[rows].clone().requires_grad_()
         entropy = entropy0[rows].clone().requires_grad_()
-        out = compute_policy_loss(logp, old[rows], adv[rows], mask[rows], weights[rows],
+        out = policy_loss_of(logp, old[rows], adv[rows], mask[rows], weights[rows],
                                   norm=norm, eps_low=0.2, eps_high=0.28, dual_clip=3.0, agg=mode,
                                   ent_coef=0.01, entropy=entropy, kl_coef=0.1, ref_logp=ref[rows])
         out.loss.backward()
@@ -99,7 +99,7 @@ def test_normaliser_rejects_impossible_counts():
 def _loss(logp, old, adv, **kw):
     mask = kw.pop("mask", torch.ones_like(logp))
     args = {"eps_low": 0.2, "eps_high": 0.2, "dual_clip": None, "agg": "token_mean"} | kw
-    return compute_policy_loss(logp, old, adv, mask, torch.ones_like(logp),
+    return policy_loss_of(logp, old, adv, mask, torch.ones_like(logp),
                                norm=LossNormalizer.for_batch(mask, logp.shape[1]), **args)
 
 
@@ -172,7 +172,7 @@ def test_log_ratio_is_clamped():
 def test_token_weights_and_is_weights_scale_each_token():
     logp = torch.zeros(1, 2)
     mask = torch.ones(1, 2)
-    out = compute_policy_loss(logp, logp, torch.tensor([1.0]), mask, torch.tensor([[0.5, 1.0]]),
+    out = policy_loss_of(logp, logp, torch.tensor([1.0]), mask, torch.tensor([[0.5, 1.0]]),
                               norm=LossNormalizer.for_batch(mask, 2), eps_low=0.2, eps_high=0.2,
                               dual_clip=None, agg="token_mean",
                               is_weights=torch.tensor([[1.0, 0.25]]))

@@ -5,20 +5,17 @@ import math
 import pytest
 import torch
 
-from rlvr.algorithms.dapo import informative_groups, overlong_buffer, overlong_penalty
-from rlvr.algorithms.losses import (
-    LossNormalizer,
-    compute_policy_loss,
-    select_tokens,
-    token_covariance,
-)
+from rlvr.algorithms.group_filters import informative_groups
+from rlvr.algorithms.losses import LossNormalizer, select_tokens, token_covariance
+from rlvr.algorithms.reward_shapings import overlong_buffer, overlong_penalty
+from tests.algorithms.loss_inputs import micro_batch, policy_loss_of
 
 MASK = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
 OLD = torch.tensor([[-1.0, -2.0, -0.5], [-0.3, -1.2, 0.0]], dtype=torch.float64)
 
 
 def _loss(logp, adv, policy_loss, agg="token_mean", selected=None, eps=(0.2, 0.2), **params):
-    return compute_policy_loss(
+    return policy_loss_of(
         logp, OLD, adv, MASK.double(), torch.ones_like(OLD), norm=LossNormalizer.for_batch(MASK, 8),
         eps_low=eps[0], eps_high=eps[1], dual_clip=None, agg=agg, policy_loss=policy_loss,
         selected=selected, loss_params=params)
@@ -68,7 +65,8 @@ def test_kl_cov_selects_the_global_top_fraction_and_adds_the_abs_kl():
     adv = torch.randn(40, generator=g, dtype=torch.float64)
     mask = torch.ones(40, 5, dtype=torch.float64)
     cov = token_covariance(logp, adv, mask).flatten()
-    selected = select_tokens("kl_cov", logp, adv, mask, g, cov_fraction=0.02)
+    selected = select_tokens("kl_cov", micro_batch(logp, adv, mask), logp, g,
+                             {"cov_fraction": 0.02})
     assert set(selected.flatten().nonzero().flatten().tolist()) == \
         set(torch.argsort(cov, descending=True)[:4].tolist())
     # per-token value: -ratio A + coef |logp - old| on selected tokens only
@@ -87,7 +85,8 @@ def test_clip_cov_detaches_selected_tokens_within_the_covariance_band():
     mask = torch.ones(20, 10, dtype=torch.float64)
     cov = token_covariance(logp, adv, mask)
     band = (cov >= 1.0) & (cov <= 5.0)
-    selected = select_tokens("clip_cov", logp, adv, mask, g, cov_fraction=0.01)
+    selected = select_tokens("clip_cov", micro_batch(logp, adv, mask), logp, g,
+                             {"cov_fraction": 0.01})
     assert int(selected.sum()) == min(2, int(band.sum()))  # floor(0.01 * 200) = 2
     assert bool((selected <= band).all())
     sel = torch.tensor([[False, True, False], [True, False, False]])

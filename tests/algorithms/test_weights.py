@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from rlvr.algorithms.losses import LossNormalizer, compute_policy_loss
+from rlvr.algorithms.losses import LossNormalizer
 from rlvr.algorithms.parts import ScheduleSet
 from rlvr.algorithms.weights import (
     TOKEN_WEIGHTS,
@@ -13,6 +13,7 @@ from rlvr.algorithms.weights import (
     compute_token_weights,
     validate_weight_params,
 )
+from tests.algorithms.loss_inputs import policy_loss_of
 
 V = 16  # vocabulary size: log|V| = log 16
 
@@ -24,11 +25,16 @@ def _example():
     return entropy, mask
 
 
-def test_registry_declares_config_level_parameters():
-    assert TOKEN_WEIGHTS["ah"].params == ("alpha", "normalize")
-    assert TOKEN_WEIGHTS["sa_ah"].params == ("alpha", "normalize")
-    assert set(TOKEN_WEIGHTS["pos_reweight"].params) == {
-        "schedule", "lambda_value", "entropy_threshold", "lambda_step", "lambda_init"}
+def test_ah_without_parameters_is_the_log_vocab_horizon_with_alpha_one_half_by_hand():
+    """The defaults a call without parameters takes: w_t = exp(-0.5 sum_{k<t} H_k / log V) on
+    response tokens."""
+    entropy, mask = _example()
+    w = compute_token_weights("ah", torch.tensor([1.0, -1.0]), entropy, mask, V)
+    for i in range(2):
+        total = 0.0
+        for t in range(int(mask[i].sum())):
+            assert float(w[i, t]) == pytest.approx(math.exp(-0.5 * total), rel=1e-6)
+            total += float(entropy[i, t]) / math.log(V)
 
 
 def test_ah_with_alpha_zero_is_all_ones():
@@ -86,7 +92,7 @@ def test_sa_ah_discounts_only_negative_rows():
 
 def _loss_grad(weights, logp0, old, adv, mask):
     logp = logp0.clone().requires_grad_()
-    out = compute_policy_loss(logp, old, adv, mask, weights, norm=LossNormalizer.for_batch(mask, 4),
+    out = policy_loss_of(logp, old, adv, mask, weights, norm=LossNormalizer.for_batch(mask, 4),
                               eps_low=0.2, eps_high=0.2, dual_clip=None, agg="token_mean")
     out.loss.backward()
     return logp.grad

@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.py: its help, and its CPU dry run (the same code as on a GPU, float32)."""
+"""benchmarks/gpu_check.py: its verdicts, and its CPU dry run (the GPU code, in float32)."""
 
 import os
 import subprocess
@@ -10,12 +10,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "gpu_check.py"
 MODES = ("full_sleep", "lora_adapter", "lora_merged")
-
-
-def test_gpu_check_help():
-    result = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True,
-                            text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert "--shape" in result.stdout and "gpu_check.md" in result.stdout
 
 
 @pytest.mark.slow

@@ -10,9 +10,10 @@ import sys
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
+from rlvr.batch import StepBatch
 from rlvr.config import AlgorithmConfig, LearnerConfig
 from rlvr.learner import distributed
-from rlvr.learner.learner import Learner, TrainBatch
+from rlvr.learner.learner import Learner
 
 V = 40
 
@@ -34,8 +35,8 @@ def main(out: str, dtype: str = "float32") -> None:
     mask = torch.zeros(len(rows), width)
     for j, i in enumerate(rows):
         mask[j, : len(responses[i])] = 1
-    batch = TrainBatch([prompts[i] for i in rows], [responses[i] for i in rows],
-                       torch.zeros_like(mask), mask, advantages[rows])
+    batch = StepBatch.of_rows([prompts[i] for i in rows], [responses[i] for i in rows],
+                              torch.zeros_like(mask), mask, advantages[rows])
     cfg = LearnerConfig(lr=1e-3, micro_batch_size=3, strategy="fsdp" if world > 1 else "single")
     learner = Learner(model, cfg, AlgorithmConfig(), vocab_size=V, pad_id=0, temperature=1.0,
                       max_new_tokens=8, total_steps=1, tis_cap=None, seed=0, dtype=dtype)

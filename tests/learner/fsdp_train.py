@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
-from rlvr.config import register_schema, validate
+from rlvr.checks import register_schema, validate
 from rlvr.learner import distributed
 from rlvr.rollout.base import Rollouts, SamplingSpec
 from rlvr.train import Trainer

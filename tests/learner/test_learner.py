@@ -6,9 +6,11 @@ import pytest
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from rlvr.config import AlgorithmConfig, LearnerConfig
+from rlvr.batch import StepBatch
+from rlvr.checks import register_schema
+from rlvr.config import AlgorithmConfig, LearnerConfig, algorithm_config
 from rlvr.learner.batching import plan_micro_batches
-from rlvr.learner.learner import Learner, TrainBatch
+from rlvr.learner.learner import Learner
 
 V = 40
 
@@ -31,8 +33,8 @@ def _batch(rows=6, seed=1):
     mask = torch.zeros(rows, width)
     for i, r in enumerate(responses):
         mask[i, : len(r)] = 1
-    return TrainBatch(prompts, responses, sampler_logprobs=-mask, response_mask=mask,
-                      advantages=torch.randn(rows, generator=g))
+    return StepBatch.of_rows(prompts, responses, sampler_logprobs=-mask, response_mask=mask,
+                             advantages=torch.randn(rows, generator=g))
 
 
 def _learner(model, **overrides):
@@ -133,7 +135,8 @@ def test_covariance_losses_select_over_the_whole_mini_batch(policy_loss, params)
     """Selection over the mini-batch, not per micro-batch: the same gradient with micro-batches
     of 1 row as with one micro-batch, and the selected fraction is the mini-batch's."""
     batch = _batch(rows=8, seed=5)
-    algorithm = AlgorithmConfig(policy_loss=policy_loss, **params)
+    register_schema()
+    algorithm = algorithm_config(policy_loss=policy_loss, **params)
 
     def learner(micro):
         return Learner(_model(), LearnerConfig(lr=1e-2, grad_clip=1e9, micro_batch_size=micro),
@@ -149,3 +152,25 @@ def test_covariance_losses_select_over_the_whole_mini_batch(policy_loss, params)
     assert "loss/cov_selected_frac" not in result(batch, {}).metrics
     metrics = learner(1).update(batch, params).metrics
     assert metrics["loss/cov_selected_frac"] == pytest.approx(int(0.3 * tokens) / tokens)
+
+
+@pytest.mark.parametrize("token_weights", [[], ["sa_ah", "pos_reweight"]])
+def test_token_level_advantages_equal_to_the_rollouts_give_the_same_update(token_weights):
+    """Advantages [B, T] that repeat each rollout's advantage over its tokens are the
+    per-rollout case written per token: the same gradient, bit for bit, through the token
+    weights and the loss."""
+    register_schema()
+    algorithm = algorithm_config(token_weights=token_weights, lambda_value=0.5)
+    per_rollout = _batch(rows=6, seed=3)
+    per_token = _batch(rows=6, seed=3)
+    per_token.advantages = per_rollout.advantages[:, None].expand_as(per_token.response_mask)
+
+    def grads(batch):
+        learner = Learner(_model(), LearnerConfig(lr=1e-2, grad_clip=1e9, micro_batch_size=4),
+                          algorithm, vocab_size=V, pad_id=0, temperature=0.7, max_new_tokens=8,
+                          total_steps=10, tis_cap=None, seed=0)
+        return _accumulated_grads(learner, batch)
+
+    for a, b in zip(grads(per_rollout), grads(per_token), strict=True):
+        assert torch.equal(a, b)
+    torch.testing.assert_close(per_token.rollout_advantages(), per_rollout.advantages)

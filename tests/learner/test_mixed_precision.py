@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import rlvr.learner.learner as learner_module
+from rlvr.batch import StepBatch
 from rlvr.config import AlgorithmConfig, LearnerConfig, LoraConfig
-from rlvr.learner.learner import Learner, NonFiniteStepError, TrainBatch
+from rlvr.learner.learner import Learner, NonFiniteStepError
 from rlvr.learner.policy import compute_precision, load_policy
 from rlvr.train import Trainer
 from tests.configs import tiny_run_config
@@ -73,7 +74,8 @@ def _tiny_batch(rows=4, seed=0):
     prompts = [torch.randint(5, 100, (6,), generator=g).tolist() for _ in range(rows)]
     responses = [torch.randint(5, 100, (5,), generator=g).tolist() for _ in range(rows)]
     mask = torch.ones(rows, 5)
-    return TrainBatch(prompts, responses, -mask, mask, torch.tensor([1.0, -1.0] * (rows // 2)))
+    return StepBatch.of_rows(prompts, responses, -mask, mask,
+                             torch.tensor([1.0, -1.0] * (rows // 2)))
 
 
 def _learner(policy, dtype="float32"):

@@ -6,7 +6,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from rlvr.config import ConfigError, register_schema, validate
+from rlvr.checks import register_schema, validate
+from rlvr.config import ConfigError
 from rlvr.plan import check_fits_before_loading
 from rlvr.plan.__main__ import CONF, main, plan_from_overrides
 from rlvr.plan.memory import GIB

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from rlvr.config import register_schema, validate
+from rlvr.checks import register_schema, validate
 from rlvr.reporting.claims import CLAIMS, check, verdict
 from rlvr.reporting.collect import RunRecords, finished_runs, is_finished, mean_std
 from rlvr.reporting.render import (

@@ -135,7 +135,7 @@ def test_trainer_syncs_at_start_and_wakes_then_syncs_before_generating(tmp_path,
     from hydra import compose, initialize_config_dir
     from transformers import AutoTokenizer
 
-    from rlvr.config import register_schema, validate
+    from rlvr.checks import register_schema, validate
     from rlvr.train import Trainer
     from tests.learner.fsdp_train import REPO, ScriptedEngine
 

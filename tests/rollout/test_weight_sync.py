@@ -9,18 +9,13 @@ import torch
 from hydra import compose, initialize_config_dir
 from transformers import AutoTokenizer
 
-from rlvr.config import (
-    AlgorithmConfig,
-    LearnerConfig,
-    LoraConfig,
-    RolloutConfig,
-    register_schema,
-    validate,
-)
+from rlvr.batch import StepBatch
+from rlvr.checks import register_schema, validate
+from rlvr.config import AlgorithmConfig, LearnerConfig, LoraConfig, RolloutConfig
 from rlvr.data import arith
 from rlvr.learner.batching import collate
 from rlvr.learner.forward import response_logprobs
-from rlvr.learner.learner import Learner, TrainBatch
+from rlvr.learner.learner import Learner
 from rlvr.learner.policy import load_policy
 from rlvr.rollout.base import SamplingSpec
 from rlvr.train import Trainer
@@ -46,8 +41,8 @@ def _one_update(policy, prompts, responses, lr):
     mask = torch.zeros(len(responses), width)
     for i, r in enumerate(responses):
         mask[i, : len(r)] = 1
-    batch = TrainBatch(prompts, responses, torch.zeros_like(mask), mask,
-                       torch.tensor([1.0, -1.0] * (len(prompts) // 2)))
+    batch = StepBatch.of_rows(prompts, responses, torch.zeros_like(mask), mask,
+                              torch.tensor([1.0, -1.0] * (len(prompts) // 2)))
     learner = Learner(policy, LearnerConfig(lr=lr), AlgorithmConfig(), vocab_size=1,
                       pad_id=0, temperature=1.0, max_new_tokens=width, total_steps=1,
                       tis_cap=None, seed=0)
