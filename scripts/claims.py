@@ -6,12 +6,12 @@
         --seeds 3 4 5 --out /tmp/extra                     # extra seeds, table left alone
     python scripts/claims.py --profile tiny --study-seeds 0 1 2 3 4 5
 
-Reads the runs the reproduce script filed (rlvr/reporting/claims.py has the claims, windows and
-the rule for a verdict) and writes one markdown table: each difference with its 95 % Welch
-interval and minimum detectable effect, whole run and late window side by side, and how many
-seeds per row would resolve a 2-point accuracy difference at the observed seed spread, read
-over ``--study-seeds`` (with the accuracy claims again on those seeds). Claims whose runs are
-missing say "not run".
+Reads the runs the reproduce script filed (rlvr/reporting/claims.py has the claims, windows,
+margins and the rule for a verdict) and writes one markdown table: each difference with its
+95 % and 90 % intervals (paired over shared seeds), whole run and late window side by side, the
+every-step test where the paper claims one, the verdict, and how many seeds per row would
+resolve a 2-point accuracy difference at the observed seed spread, read over ``--study-seeds``
+(with the accuracy claims again on those seeds). Claims whose runs are missing say "not run".
 """
 
 from __future__ import annotations
@@ -23,10 +23,20 @@ import statistics
 import sys
 from pathlib import Path
 
-from rlvr.reporting.claims import CLAIMS, WINDOWS, check
+from rlvr.reporting.claims import (
+    CLAIMS,
+    EQUIVALENCE_LEVEL,
+    LEVEL,
+    MARGINS,
+    WINDOWS,
+    Claim,
+    ClaimResult,
+    check,
+    verdict,
+)
 from rlvr.reporting.collect import finished_runs, mean_std
 from rlvr.reporting.provenance import footer
-from rlvr.reporting.stats import Difference, seeds_needed
+from rlvr.reporting.stats import Interval, seeds_needed
 from rlvr.reporting.tables import TABLES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,20 +47,41 @@ def _scale(quantity: str) -> tuple[float, int]:
     return (1.0, 3) if "entropy" in quantity else (100.0, 1)
 
 
-def _values(values: list[float], quantity: str) -> str:
-    mean, std = mean_std(values)
+def _values(values: dict[int, float], quantity: str) -> str:
+    mean, std = mean_std(list(values.values()))
     if math.isnan(mean):
         return "-"
     scale, digits = _scale(quantity)
     return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f}"
 
 
-def _difference(diff: Difference | None, quantity: str) -> str:
+def _difference(diff: Interval | None, quantity: str) -> str:
+    """``+1.23 [-0.50, +2.96] (90 %: [-0.20, +2.66]), paired``: the estimate with its 95 % and
+    90 % intervals, in the quantity's display units."""
     if diff is None:
         return "-"
     scale, digits = _scale(quantity)
-    return (f"{scale * diff.estimate:+.{digits + 1}f} [{scale * diff.low:+.{digits + 1}f}, "
-            f"{scale * diff.high:+.{digits + 1}f}], MDE {scale * diff.mde:.{digits + 1}f}")
+
+    def pair(bounds: tuple[float, float]) -> str:
+        return f"[{scale * bounds[0]:+.{digits + 1}f}, {scale * bounds[1]:+.{digits + 1}f}]"
+
+    return (f"{scale * diff.estimate:+.{digits + 1}f} {pair(diff.bounds(LEVEL))} "
+            f"(90 %: {pair(diff.bounds(EQUIVALENCE_LEVEL))}), "
+            f"{'paired' if diff.paired else 'Welch'}")
+
+
+def verdict_of(claim: Claim, diff: Interval | None) -> str:
+    """The verdict of one window's interval (the study's accuracy claims)."""
+    return str(verdict(diff, MARGINS[claim.quantity]))
+
+
+def _steps(result: ClaimResult) -> str:
+    """``Holm: 48/50 steps shown, 0 contradicted``, or ``-`` for claims without one."""
+    if result.steps is None:
+        return "-"
+    k = len(result.steps.steps)
+    return (f"Holm: {sum(result.steps.claimed)}/{k} steps on the claimed side, "
+            f"{sum(result.steps.other)} on the other")
 
 
 def seed_study(profile: str, runs_root: Path, seeds: list[int] | None) -> list[str]:
@@ -92,7 +123,8 @@ def seed_study(profile: str, runs_root: Path, seeds: list[int] | None) -> list[s
         lines.append(f"| {claim.text} | {claim.row}: {_values(result.row['late'], q)} "
                      f"(n={len(result.row['late'])}) | {claim.baseline}: "
                      f"{_values(result.baseline['late'], q)} (n={len(result.baseline['late'])}) "
-                     f"| {_difference(result.differences['late'], q)} | {result.verdict} |")
+                     f"| {_difference(result.differences['late'], q)} | "
+                     f"{verdict_of(claim, result.differences['late'])} |")
     return lines
 
 
@@ -107,18 +139,20 @@ def main() -> None:
     args = parser.parse_args()
     runs = {name: finished_runs(TABLES[name], args.profile, Path(args.runs))
             for name in dict.fromkeys(c.table for c in CLAIMS)}
+    margins = ", ".join(f"{q} {v:g}" for q, v in MARGINS.items())
     lines = [f"# The papers' claims on the `{args.profile}` profile", "",
              "Per row: mean ± sample std over seeds in the whole run / late window (accuracy in "
-             "%, entropy in nats). Difference d = claimed direction x (row - baseline) with its "
-             "95 % Welch interval and the minimum detectable effect (MDE; 5 %, power 80 %) at "
-             "the seed counts used. Windows: entropy over all steps vs the last quarter; "
-             "accuracy over all evaluations vs the reported checkpoint. Verdict in the window "
-             "the paper states: `shown` when the interval excludes zero on the claimed side "
-             "(and, for an every-step claim, the seed-mean curves are ordered at every step), "
-             "`direction only` when d > 0 otherwise, `not shown` when d <= 0, `contradicted` "
-             "when the interval excludes zero on the other side (rlvr/reporting/claims.py).", "",
+             "%, entropy in nats). Difference d = claimed direction x (row - baseline), paired "
+             "over the seeds both rows ran (Welch otherwise), with its 95 % and 90 % intervals. "
+             "Windows: entropy over all steps vs the last quarter; accuracy over all "
+             "evaluations vs the reported number. Verdict in the window the paper states: "
+             "`shown` / `contradicted` when the 95 % interval excludes zero on the claimed / "
+             f"other side, `equivalent within ±d` when the 90 % interval lies inside ±d (d: "
+             f"{margins}), otherwise `unresolved` with the seeds per row that would resolve it "
+             "at the observed estimate and spread. Every-step claims: a paired interval per "
+             "step, Holm's correction at family-wise 5 % (rlvr/reporting/claims.py).", "",
              "| claim | source | stated window | row (whole / late) | baseline (whole / late) "
-             "| d whole run | d late window | steps in claimed direction | verdict |",
+             "| d whole run | d late window | every step | verdict |",
              "|---|---|---|---|---|---|---|---|---|"]
     for claim in CLAIMS:
         result = check(claim, runs[claim.table], TABLES[claim.table].selection(args.profile))
@@ -126,7 +160,7 @@ def main() -> None:
         row = " / ".join(_values(result.row[w], q) for w in WINDOWS)
         base = " / ".join(_values(result.baseline[w], q) for w in WINDOWS)
         seeds = f" (n={len(result.row['whole'])}/{len(result.baseline['whole'])})"
-        steps = "-" if result.steps is None else f"{result.steps[0]}/{result.steps[1]}"
+        steps = _steps(result)
         lines.append(f"| {claim.text} | {claim.source} | {claim.window} | {claim.row}: {row} | "
                      f"{claim.baseline}: {base}{seeds} | "
                      f"{_difference(result.differences['whole'], q)} | "
