@@ -23,65 +23,15 @@ import statistics
 import sys
 from pathlib import Path
 
-from rlvr.reporting.claims import (
-    CLAIMS,
-    EQUIVALENCE_LEVEL,
-    LEVEL,
-    MARGINS,
-    WINDOWS,
-    Claim,
-    ClaimResult,
-    check,
-    verdict,
-)
-from rlvr.reporting.collect import finished_runs, mean_std
+from rlvr.reporting.claims import CLAIMS, check
+from rlvr.reporting.claims_report import claims_table, difference_cell, values_cell, verdict_of
+from rlvr.reporting.collect import finished_runs
 from rlvr.reporting.provenance import footer
-from rlvr.reporting.stats import Interval, seeds_needed
+from rlvr.reporting.stats import seeds_needed
 from rlvr.reporting.tables import TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 EFFECT = 0.02  # the accuracy difference the seed study resolves (2 points)
-
-
-def _scale(quantity: str) -> tuple[float, int]:
-    return (1.0, 3) if "entropy" in quantity else (100.0, 1)
-
-
-def _values(values: dict[int, float], quantity: str) -> str:
-    mean, std = mean_std(list(values.values()))
-    if math.isnan(mean):
-        return "-"
-    scale, digits = _scale(quantity)
-    return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f}"
-
-
-def _difference(diff: Interval | None, quantity: str) -> str:
-    """``+1.23 [-0.50, +2.96] (90 %: [-0.20, +2.66]), paired``: the estimate with its 95 % and
-    90 % intervals, in the quantity's display units."""
-    if diff is None:
-        return "-"
-    scale, digits = _scale(quantity)
-
-    def pair(bounds: tuple[float, float]) -> str:
-        return f"[{scale * bounds[0]:+.{digits + 1}f}, {scale * bounds[1]:+.{digits + 1}f}]"
-
-    return (f"{scale * diff.estimate:+.{digits + 1}f} {pair(diff.bounds(LEVEL))} "
-            f"(90 %: {pair(diff.bounds(EQUIVALENCE_LEVEL))}), "
-            f"{'paired' if diff.paired else 'Welch'}")
-
-
-def verdict_of(claim: Claim, diff: Interval | None) -> str:
-    """The verdict of one window's interval (the study's accuracy claims)."""
-    return str(verdict(diff, MARGINS[claim.quantity]))
-
-
-def _steps(result: ClaimResult) -> str:
-    """``Holm: 48/50 steps shown, 0 contradicted``, or ``-`` for claims without one."""
-    if result.steps is None:
-        return "-"
-    k = len(result.steps.steps)
-    return (f"Holm: {sum(result.steps.claimed)}/{k} steps on the claimed side, "
-            f"{sum(result.steps.other)} on the other")
 
 
 def seed_study(profile: str, runs_root: Path, seeds: list[int] | None) -> list[str]:
@@ -120,10 +70,11 @@ def seed_study(profile: str, runs_root: Path, seeds: list[int] | None) -> list[s
     for claim in claims:
         result = check(claim, runs[claim.table], TABLES[claim.table].selection(profile))
         q = claim.quantity
-        lines.append(f"| {claim.text} | {claim.row}: {_values(result.row['late'], q)} "
+        base = result.baseline["late"]
+        lines.append(f"| {claim.text} | {claim.row}: {values_cell(result.row['late'], q)} "
                      f"(n={len(result.row['late'])}) | {claim.baseline}: "
-                     f"{_values(result.baseline['late'], q)} (n={len(result.baseline['late'])}) "
-                     f"| {_difference(result.differences['late'], q)} | "
+                     f"{values_cell(base, q)} (n={len(base)}) "
+                     f"| {difference_cell(result.differences['late'], q)} | "
                      f"{verdict_of(claim, result.differences['late'])} |")
     return lines
 
@@ -137,35 +88,7 @@ def main() -> None:
                         help="seeds the seed study reads (default: the profile's); train extra "
                              "ones with reproduce.py --seeds ... --out <scratch>")
     args = parser.parse_args()
-    runs = {name: finished_runs(TABLES[name], args.profile, Path(args.runs))
-            for name in dict.fromkeys(c.table for c in CLAIMS)}
-    margins = ", ".join(f"{q} {v:g}" for q, v in MARGINS.items())
-    lines = [f"# The papers' claims on the `{args.profile}` profile", "",
-             "Per row: mean ± sample std over seeds in the whole run / late window (accuracy in "
-             "%, entropy in nats). Difference d = claimed direction x (row - baseline), paired "
-             "over the seeds both rows ran (Welch otherwise), with its 95 % and 90 % intervals. "
-             "Windows: entropy over all steps vs the last quarter; accuracy over all "
-             "evaluations vs the reported number. Verdict in the window the paper states: "
-             "`shown` / `contradicted` when the 95 % interval excludes zero on the claimed / "
-             f"other side, `equivalent within ±d` when the 90 % interval lies inside ±d (d: "
-             f"{margins}), otherwise `unresolved` with the seeds per row that would resolve it "
-             "at the observed estimate and spread. Every-step claims: a paired interval per "
-             "step, Holm's correction at family-wise 5 % (rlvr/reporting/claims.py).", "",
-             "| claim | source | stated window | row (whole / late) | baseline (whole / late) "
-             "| d whole run | d late window | every step | verdict |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for claim in CLAIMS:
-        result = check(claim, runs[claim.table], TABLES[claim.table].selection(args.profile))
-        q = claim.quantity
-        row = " / ".join(_values(result.row[w], q) for w in WINDOWS)
-        base = " / ".join(_values(result.baseline[w], q) for w in WINDOWS)
-        seeds = f" (n={len(result.row['whole'])}/{len(result.baseline['whole'])})"
-        steps = _steps(result)
-        lines.append(f"| {claim.text} | {claim.source} | {claim.window} | {claim.row}: {row} | "
-                     f"{claim.baseline}: {base}{seeds} | "
-                     f"{_difference(result.differences['whole'], q)} | "
-                     f"{_difference(result.differences['late'], q)} | {steps} | "
-                     f"{result.verdict} |")
+    lines, _ = claims_table(args.profile, Path(args.runs))
     lines += seed_study(args.profile, Path(args.runs), args.study_seeds)
     lines += ["", footer(shlex.join(["python", "scripts/claims.py", *sys.argv[1:]]))]
     text = "\n".join(lines) + "\n"

@@ -204,3 +204,42 @@ def seeds_to_resolve(estimate: float, spread: float, margin: float, paired: bool
         if t_quantile((1 + equivalence_level) / 2, df) * se < margin - abs(estimate):
             return n
     return None
+
+
+@dataclass(frozen=True)
+class VarianceComponents:
+    """The one-way random-effects split of a reported number's variance over seeds: y_ij =
+    mu + a_i + e_ij, a_i the training seed's effect (variance ``training``), e_ij the evaluation
+    seed's (variance ``evaluation``); ``total`` = their sum is the variance of one run's number
+    evaluated once."""
+
+    training: float
+    evaluation: float
+    training_seeds: int
+    evaluation_seeds: int
+
+    @property
+    def total(self) -> float:
+        return self.training + self.evaluation
+
+    def share(self, part: str) -> float:
+        """``training`` or ``evaluation`` as a fraction of ``total`` (NaN when total is 0)."""
+        value = self.training if part == "training" else self.evaluation
+        return value / self.total if self.total > 0 else math.nan
+
+
+def variance_components(groups: list[list[float]]) -> VarianceComponents:
+    """ANOVA estimates for a balanced design (Searle, Casella & McCulloch 1992, sec. 3.5): I
+    training seeds (``groups``), each evaluated under the same number J >= 2 of evaluation seeds,
+
+        MSW = mean_i s_i^2 (within a training seed),  MSB = J var_i(mean_i),
+        evaluation = MSW,  training = max(0, (MSB - MSW) / J).
+    """
+    sizes = {len(g) for g in groups}
+    if len(groups) < 2 or len(sizes) != 1 or min(sizes) < 2:
+        raise ValueError("need >= 2 training seeds, each with the same number >= 2 of "
+                         f"evaluation seeds; got sizes {sorted(len(g) for g in groups)}")
+    j = sizes.pop()
+    within = statistics.fmean(statistics.variance(g) for g in groups)
+    between = j * statistics.variance([statistics.fmean(g) for g in groups])
+    return VarianceComponents(max(0.0, (between - within) / j), within, len(groups), j)

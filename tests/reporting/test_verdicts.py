@@ -136,3 +136,19 @@ def test_every_step_claim_is_judged_per_step_with_holm(tmp_path):
         run.steps[3]["train/entropy"] += 0.05
     result = every_step(shifted, runs["reinforce"], "train/entropy", +1, 0.005)
     assert result.claimed == [True] * 4 and result.verdict.label == "shown"
+
+
+def test_variance_components_against_the_hand_computation():
+    from rlvr.reporting.stats import variance_components
+
+    # 3 training seeds x 2 evaluation seeds: within variances 0.5, 0.5, 2 -> MSW = 1;
+    # means 1.5, 4.5, 9 (grand mean 5, deviations -3.5, -0.5, 4): var = 28.5 / 2 = 14.25,
+    # MSB = 2 x 14.25 = 28.5, training = (28.5 - 1) / 2 = 13.75
+    parts = variance_components([[1.0, 2.0], [4.0, 5.0], [8.0, 10.0]])
+    assert parts.evaluation == pytest.approx(1.0)
+    assert parts.training == pytest.approx(13.75)
+    assert parts.share("evaluation") == pytest.approx(1 / 14.75)
+    # evaluation noise only: the between-seed spread is no larger than it, training share 0
+    assert variance_components([[0.0, 2.0], [2.0, 0.0]]).training == 0.0
+    with pytest.raises(ValueError):
+        variance_components([[1.0, 2.0], [3.0]])
