@@ -108,6 +108,9 @@ CLAIMS = (
     Claim("SA-AH-GRPO trains with lower evaluation variance than GRPO", "SA-AH-GRPO abstract",
           "sa_ah_1.5b", "sa_ah_grpo", "grpo", "std of eval average over checkpoints", -1,
           "whole"),
+    Claim("Positive-advantage reweighting (lambda < 1 on positive tokens) keeps entropy above "
+          "GRPO", "Positive-Advantage Reweighting section 7.3", "pos_reweight", "pos_reweight",
+          "grpo", "entropy (nats)", +1, "late"),
 )
 
 

@@ -80,3 +80,12 @@ def test_the_vllm_pin_refuses_when_another_library_is_loaded(monkeypatch):
         assert "already loaded _C" in str(error)
     else:
         raise AssertionError("pinned after vLLM loaded its AVX-512 kernels")
+
+
+def test_a_pinned_tiny_model_build_is_cached_apart(monkeypatch):
+    from rlvr import tiny
+
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    assert tiny.isa_suffix() == ""
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "AVX2")
+    assert tiny.isa_suffix() == "-isa-avx2"
