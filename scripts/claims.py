@@ -28,7 +28,7 @@ from rlvr.reporting.claims_report import claims_table, difference_cell, values_c
 from rlvr.reporting.collect import finished_runs
 from rlvr.reporting.provenance import footer
 from rlvr.reporting.stats import seeds_needed
-from rlvr.reporting.tables import TABLES
+from rlvr.reporting.tables import PROFILES, TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 EFFECT = 0.02  # the accuracy difference the seed study resolves (2 points)
@@ -81,7 +81,7 @@ def seed_study(profile: str, runs_root: Path, seeds: list[int] | None) -> list[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="tiny", choices=["tiny", "demo", "paper"])
+    parser.add_argument("--profile", default="tiny", choices=list(PROFILES))
     parser.add_argument("--runs", default=str(REPO / "runs"))
     parser.add_argument("--out", help="default: results/claims_<profile>.md")
     parser.add_argument("--study-seeds", type=int, nargs="+",

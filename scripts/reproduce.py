@@ -51,7 +51,7 @@ from rlvr.reporting.render import (
     seed_lines,
 )
 from rlvr.reporting.setting import describe_setting
-from rlvr.reporting.tables import TABLES, Row, Table
+from rlvr.reporting.tables import PROFILES, TABLES, Row, Table
 from rlvr.run_dir import RunDirectory
 from rlvr.train import Trainer
 
@@ -148,7 +148,7 @@ def check_seed(table: Table, profile: str, row: Row, seed: int, extra: list[str]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("table", choices=sorted(TABLES))
-    parser.add_argument("--profile", default="tiny", choices=["tiny", "demo", "paper"])
+    parser.add_argument("--profile", default="tiny", choices=list(PROFILES))
     parser.add_argument("--seeds", type=int, nargs="+", help="default: the profile's seeds")
     parser.add_argument("--rows", nargs="+", help="train only these row ids (default: all)")
     parser.add_argument("--runs", default=str(REPO / "runs"))

@@ -115,7 +115,7 @@ def _launch(command: list[str], env: dict[str, str]) -> subprocess.Popen:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="tiny", choices=["tiny", "demo"])
+    parser.add_argument("--profile", default="tiny", choices=["tiny", "tiny_lownoise", "demo"])
     parser.add_argument("--runs", default=str(REPO / "runs"))
     parser.add_argument("--budget-min", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=2)
