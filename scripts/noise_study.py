@@ -199,6 +199,9 @@ def report(runs: Path, seeds: list[int], window: list[int], results: dict, repli
     row = next(r for r in table.rows if r.id == "grpo")
     records = {s: RunRecords.load(table.run_dir(runs, "tiny", row, s)) for s in seeds}
     train_entropy = [records[s].curve("train/entropy")[1][-1] for s in seeds]
+    logged = {s: records[s].curve("eval/average") for s in seeds}
+    logged_window = [statistics.fmean(logged[s][1][-3:]) for s in seeds]
+    logged_steps = ", ".join(map(str, logged[seeds[0]][0][-3:]))
     own = [records[s].selected_eval("final")["eval/average"] for s in seeds]
     replayed = [today_acc[i][0] for i in range(len(seeds))]
     agree = sum(a == b for a, b in zip(own, replayed, strict=True))
@@ -226,12 +229,16 @@ def report(runs: Path, seeds: list[int], window: list[int], results: dict, repli
                   variance_components(new_acc), 100, 2, "points"),
              _row("held-out entropy, today", variance_components(today_ent), 1, 4, "nats"),
              _row("held-out entropy, new", variance_components(new_ent), 1, 4, "nats"),
-             "", "Numbers with no evaluation noise (one value per training seed):", "",
+             "", "One value per training seed (greedy: no evaluation noise; logged: the runs' "
+             "own evaluations, training and evaluation noise together):", "",
              "| quantity | training seeds | mean | seed std |", "|---|---|---|---|"]
     for name, values, scale, digits in (
             ("greedy pass@1, first 100 per level, final checkpoint", greedy_today, 100, 2),
             (f"greedy pass@1, 200 per level, window of {len(window)} checkpoints", greedy_new,
              100, 2),
+            ("reported accuracy as logged by the runs (today, one evaluation each)", own, 100, 2),
+            (f"mean of the runs' logged evaluations at steps {logged_steps} (today's sets)",
+             logged_window, 100, 2),
             ("final training entropy (`train/entropy`, step 50), nats", train_entropy, 1, 4)):
         lines.append(f"| {name} | {len(values)} | {scale * statistics.fmean(values):.{digits}f}"
                      f" | {scale * statistics.stdev(values):.{digits}f} |")
