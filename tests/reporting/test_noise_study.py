@@ -55,7 +55,7 @@ def test_report_splits_training_and_evaluation_variance(tmp_path):
     assert cells[2] == f"{100 * math.sqrt(0.0225):.2f} points"
     assert cells[3] == f"{100 * math.sqrt(0.0175):.2f}"
     assert cells[5] == f"{100 * 0.0175 / 0.0225:.0f} %"
-    assert "exactly for 2 of 2 seeds" in text
+    assert "to 1e-12 for 2 of 2 seeds" in text
     greedy = next(line for line in text.splitlines() if "greedy pass@1, 200" in line)
     assert greedy.endswith(f"| {100 * statistics.stdev([0.5, 0.6]):.2f} |")
     assert "12 s per checkpoint (mean of 1)" in text
