@@ -10,7 +10,8 @@ still ``unresolved`` (or with one seed), up to ``--max-seeds``. Runs are trained
 to ``<runs>/_tables/``, never to results/), ``--workers`` at a time, worker w on core w
 (``VLLM_CPU_OMP_THREADS_BIND=w``, one thread each, with the AVX2 kernel pins of
 ``rlvr.reporting.machine.AVX2_PIN``). A round starts only when its runs, at the mean minutes
-per run measured so far, fit in what is left of the budget. Then it writes the claims table
+per run measured so far (``--minutes-per-run`` before any), fit in what is left of the
+budget. Then it writes the claims table
 (``rlvr.reporting.claims_report``) over every trained seed to ``--out``, with the seeds per
 row, the rounds, whether every claim resolved or the budget ran out, and
 ``Wall time: N min on <workers> cores``.
@@ -122,8 +123,13 @@ def main() -> None:
     parser.add_argument("--start-seeds", type=int, default=3)
     parser.add_argument("--add-seeds", type=int, default=3)
     parser.add_argument("--max-seeds", type=int, default=30)
+    parser.add_argument("--minutes-per-run", type=float, default=3.1,
+                        help="the estimate before a run of this call is measured (3.1: a tiny "
+                             "run on a shared core)")
     parser.add_argument("--out", help="default: results/claims_<profile>.md")
     args = parser.parse_args()
+    # the runs train under the AVX2 pins; this process too, so that its footer names them
+    os.environ.update(AVX2_PIN)
     runs_root = Path(args.runs)
     started = time.perf_counter()
     labels = {i: "not run" for i in range(len(CLAIMS))}
@@ -139,8 +145,8 @@ def main() -> None:
             break
         elapsed = (time.perf_counter() - started) / 60
         count = sum(j.runs for j in jobs)
-        per_run = elapsed / trained if trained else 0.0
-        if trained and elapsed + per_run * count / args.workers > args.budget_min:
+        per_run = elapsed / trained if trained else args.minutes_per_run
+        if count and elapsed + per_run * count / args.workers > args.budget_min:
             stop = (f"budget of {args.budget_min:g} min ran out: round {rounds + 1} "
                     f"({count} runs, ~{per_run * count / args.workers:.0f} min) did not fit")
             break
@@ -159,7 +165,8 @@ def main() -> None:
     per_row = ", ".join(f"{t}/{r} {n}" for (t, r), n in sorted(seeds.items()))
     lines += ["", f"Seeds per row: {per_row}. Rounds: {rounds} ({trained} runs trained by this "
               f"command). Stopped: {stop}.",
-              "", f"Wall time: {minutes:.0f} min on {args.workers} cores", "",
+              "", f"Wall time: {minutes:.0f} min on {args.workers} core"
+              f"{'s' if args.workers > 1 else ''}", "",
               footer(shlex.join(["python", "scripts/resolve_claims.py", *sys.argv[1:]]))]
     text = "\n".join(lines) + "\n"
     out = Path(args.out) if args.out else REPO / "results" / f"claims_{args.profile}.md"
