@@ -5,12 +5,15 @@ PROFILE ?= tiny
 TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=disabled TOKENIZERS_PARALLELISM=false
 # Real benchmark files for the data tests (never committed); absent -> those tests skip.
 RLVR_TEST_DATA ?= $(abspath ../shared/data)
-# The CPU profiles (tiny, demo) train on one thread: results reproduce bit for bit only under the
-# thread settings that made them, and the committed tiny tables were made so (results/README.md).
-CPU_THREADS = $(if $(filter paper,$(PROFILE)),,OMP_NUM_THREADS=1 VLLM_CPU_OMP_THREADS_BIND=0)
+# The CPU profiles (tiny, demo) train on one thread with every kernel library held to AVX2
+# (rlvr/reporting/machine.py AVX2_PIN): results reproduce bit for bit only under the thread
+# settings and instruction sets that made them (results/README.md).
+AVX2_PIN = ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 RLVR_VLLM_CPU_ISA=avx2
+CPU_THREADS = $(if $(filter paper,$(PROFILE)),,OMP_NUM_THREADS=1 VLLM_CPU_OMP_THREADS_BIND=0 $(AVX2_PIN))
+CLAIMS_BUDGET ?= 60
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo train plan gpu-check test test-all check-presets lint bench reproduce-table2 clean
+.PHONY: help install demo train plan gpu-check test test-all check-presets lint bench reproduce-table2 claims clean
 
 help:  ## show the targets
 	@grep -E '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -38,6 +41,9 @@ reproduce-table2: install  ## Table 2 of AsymGRPO (PROFILE=tiny on CPU | paper |
 
 reproduce-%: install  ## any other table: reproduce-{backbones,entropy_dynamics,flip_test,sa_ah_3b,sa_ah_1.5b,pos_reweight,peers}
 	$(CPU_THREADS) $(PY) scripts/reproduce.py $* --profile $(PROFILE) $(ARGS)
+
+claims: install  ## train what the papers' claims need, adding seeds until all resolve or CLAIMS_BUDGET min pass -> results/claims_tiny.md
+	$(TEST_ENV) $(PY) scripts/resolve_claims.py --profile tiny --budget-min $(CLAIMS_BUDGET) --workers 2 $(ARGS)
 
 test: install  ## the default test suite (< 15 min on 2 cores)
 	$(TEST_ENV) RLVR_TEST_DATA=$(RLVR_TEST_DATA) $(PY) -m pytest -q

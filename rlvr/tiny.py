@@ -19,7 +19,12 @@ from its recipe (``TinyModelConfig`` plus the arithmetic task's config) and cach
    long tail of a pretrained LM's sampling distribution: the model knows more than it samples
    (greedy accuracy well above sampled accuracy, which starts between 20 % and 50 %), so RL
    groups are mixed and the entropy dynamics the papers study show within minutes. The probe
-   accuracies are recorded in ``rlvr_tiny.json``.
+   accuracies are recorded in ``rlvr_tiny.json``, with the machine that built it.
+
+The build is a training run: its weights depend on the instruction set of the kernels that
+computed it, so a build under a kernel pin (``ATEN_CPU_CAPABILITY``, the CPU profiles'
+``machine.AVX2_PIN``) is cached apart, under ``<hash>-isa-<pin>``, and never mixed with an
+unpinned one.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from rlvr.data.templates import render_prompt
 from rlvr.digests import manifest_problem, write_manifest
 from rlvr.learner.batching import collate
 from rlvr.learner.learner import lr_lambda
+from rlvr.reporting import machine
 from rlvr.rewards import math_reward
 
 log = logging.getLogger(__name__)
@@ -108,10 +114,18 @@ def recipe_hash(tiny: TinyModelConfig, task: ArithConfig) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def isa_suffix() -> str:
+    """``-isa-avx2`` under ``ATEN_CPU_CAPABILITY=avx2`` (the kernels held to an instruction
+    set), else empty."""
+    pin = os.environ.get("ATEN_CPU_CAPABILITY", "").strip().lower()
+    return f"-isa-{pin}" if pin else ""
+
+
 def ensure_tiny_model(tiny: TinyModelConfig, task: ArithConfig, cache_dir: str | Path) -> Path:
-    """The directory of the tiny model for this recipe, building it first if it is not cached
-    or if the cached copy fails its manifest (``rlvr_files.json``: every file's digest)."""
-    target = Path(cache_dir).expanduser() / "tiny" / recipe_hash(tiny, task)
+    """The directory of the tiny model for this recipe (and kernel pin, ``isa_suffix``),
+    building it first if it is not cached or if the cached copy fails its manifest
+    (``rlvr_files.json``: every file's digest)."""
+    target = Path(cache_dir).expanduser() / "tiny" / (recipe_hash(tiny, task) + isa_suffix())
     if target.is_dir():
         problem = manifest_problem(target, MANIFEST)
         if problem is None:
@@ -245,5 +259,6 @@ def build_tiny_model(tiny: TinyModelConfig, task: ArithConfig, out_dir: Path) ->
         {"recipe": recipe_hash(tiny, task), "sft_steps": tiny.sft_steps,
          "probe_sampled_accuracy": accuracy,
          "probe_greedy_accuracy": greedy,
-         "parameters": sum(p.numel() for p in model.parameters())}, indent=2))
+         "parameters": sum(p.numel() for p in model.parameters()),
+         "built_on": machine.describe()}, indent=2))
     return accuracy

@@ -6,12 +6,12 @@
         --seeds 3 4 5 --out /tmp/extra                     # extra seeds, table left alone
     python scripts/claims.py --profile tiny --study-seeds 0 1 2 3 4 5
 
-Reads the runs the reproduce script filed (rlvr/reporting/claims.py has the claims, windows and
-the rule for a verdict) and writes one markdown table: each difference with its 95 % Welch
-interval and minimum detectable effect, whole run and late window side by side, and how many
-seeds per row would resolve a 2-point accuracy difference at the observed seed spread, read
-over ``--study-seeds`` (with the accuracy claims again on those seeds). Claims whose runs are
-missing say "not run".
+Reads the runs the reproduce script filed (rlvr/reporting/claims.py has the claims, windows,
+margins and the rule for a verdict) and writes one markdown table: each difference with its
+95 % and 90 % intervals (paired over shared seeds), whole run and late window side by side, the
+every-step test where the paper claims one, the verdict, and how many seeds per row would
+resolve a 2-point accuracy difference at the observed seed spread, read over ``--study-seeds``
+(with the accuracy claims again on those seeds). Claims whose runs are missing say "not run".
 """
 
 from __future__ import annotations
@@ -23,34 +23,15 @@ import statistics
 import sys
 from pathlib import Path
 
-from rlvr.reporting.claims import CLAIMS, WINDOWS, check
-from rlvr.reporting.collect import finished_runs, mean_std
+from rlvr.reporting.claims import CLAIMS, check
+from rlvr.reporting.claims_report import claims_table, difference_cell, values_cell, verdict_of
+from rlvr.reporting.collect import finished_runs
 from rlvr.reporting.provenance import footer
-from rlvr.reporting.stats import Difference, seeds_needed
-from rlvr.reporting.tables import TABLES
+from rlvr.reporting.stats import seeds_needed
+from rlvr.reporting.tables import PROFILES, TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 EFFECT = 0.02  # the accuracy difference the seed study resolves (2 points)
-
-
-def _scale(quantity: str) -> tuple[float, int]:
-    return (1.0, 3) if "entropy" in quantity else (100.0, 1)
-
-
-def _values(values: list[float], quantity: str) -> str:
-    mean, std = mean_std(values)
-    if math.isnan(mean):
-        return "-"
-    scale, digits = _scale(quantity)
-    return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f}"
-
-
-def _difference(diff: Difference | None, quantity: str) -> str:
-    if diff is None:
-        return "-"
-    scale, digits = _scale(quantity)
-    return (f"{scale * diff.estimate:+.{digits + 1}f} [{scale * diff.low:+.{digits + 1}f}, "
-            f"{scale * diff.high:+.{digits + 1}f}], MDE {scale * diff.mde:.{digits + 1}f}")
 
 
 def seed_study(profile: str, runs_root: Path, seeds: list[int] | None) -> list[str]:
@@ -89,49 +70,25 @@ def seed_study(profile: str, runs_root: Path, seeds: list[int] | None) -> list[s
     for claim in claims:
         result = check(claim, runs[claim.table], TABLES[claim.table].selection(profile))
         q = claim.quantity
-        lines.append(f"| {claim.text} | {claim.row}: {_values(result.row['late'], q)} "
+        base = result.baseline["late"]
+        lines.append(f"| {claim.text} | {claim.row}: {values_cell(result.row['late'], q)} "
                      f"(n={len(result.row['late'])}) | {claim.baseline}: "
-                     f"{_values(result.baseline['late'], q)} (n={len(result.baseline['late'])}) "
-                     f"| {_difference(result.differences['late'], q)} | {result.verdict} |")
+                     f"{values_cell(base, q)} (n={len(base)}) "
+                     f"| {difference_cell(result.differences['late'], q)} | "
+                     f"{verdict_of(claim, result.differences['late'])} |")
     return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="tiny", choices=["tiny", "demo", "paper"])
+    parser.add_argument("--profile", default="tiny", choices=list(PROFILES))
     parser.add_argument("--runs", default=str(REPO / "runs"))
     parser.add_argument("--out", help="default: results/claims_<profile>.md")
     parser.add_argument("--study-seeds", type=int, nargs="+",
                         help="seeds the seed study reads (default: the profile's); train extra "
                              "ones with reproduce.py --seeds ... --out <scratch>")
     args = parser.parse_args()
-    runs = {name: finished_runs(TABLES[name], args.profile, Path(args.runs))
-            for name in dict.fromkeys(c.table for c in CLAIMS)}
-    lines = [f"# The papers' claims on the `{args.profile}` profile", "",
-             "Per row: mean ± sample std over seeds in the whole run / late window (accuracy in "
-             "%, entropy in nats). Difference d = claimed direction x (row - baseline) with its "
-             "95 % Welch interval and the minimum detectable effect (MDE; 5 %, power 80 %) at "
-             "the seed counts used. Windows: entropy over all steps vs the last quarter; "
-             "accuracy over all evaluations vs the reported checkpoint. Verdict in the window "
-             "the paper states: `shown` when the interval excludes zero on the claimed side "
-             "(and, for an every-step claim, the seed-mean curves are ordered at every step), "
-             "`direction only` when d > 0 otherwise, `not shown` when d <= 0, `contradicted` "
-             "when the interval excludes zero on the other side (rlvr/reporting/claims.py).", "",
-             "| claim | source | stated window | row (whole / late) | baseline (whole / late) "
-             "| d whole run | d late window | steps in claimed direction | verdict |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for claim in CLAIMS:
-        result = check(claim, runs[claim.table], TABLES[claim.table].selection(args.profile))
-        q = claim.quantity
-        row = " / ".join(_values(result.row[w], q) for w in WINDOWS)
-        base = " / ".join(_values(result.baseline[w], q) for w in WINDOWS)
-        seeds = f" (n={len(result.row['whole'])}/{len(result.baseline['whole'])})"
-        steps = "-" if result.steps is None else f"{result.steps[0]}/{result.steps[1]}"
-        lines.append(f"| {claim.text} | {claim.source} | {claim.window} | {claim.row}: {row} | "
-                     f"{claim.baseline}: {base}{seeds} | "
-                     f"{_difference(result.differences['whole'], q)} | "
-                     f"{_difference(result.differences['late'], q)} | {steps} | "
-                     f"{result.verdict} |")
+    lines, _ = claims_table(args.profile, Path(args.runs))
     lines += seed_study(args.profile, Path(args.runs), args.study_seeds)
     lines += ["", footer(shlex.join(["python", "scripts/claims.py", *sys.argv[1:]]))]
     text = "\n".join(lines) + "\n"

@@ -13,7 +13,12 @@ table.md, table.csv (per-seed values) and one PNG per curve, each naming the com
 
 ``--check ROW SEED`` re-runs that (row, seed) from scratch in a scratch directory and compares
 its per-seed values with the ones stored in the table's table.csv: exit 0 and ``MATCH`` when
-every stored value is reproduced exactly, exit 1 listing the differences otherwise.
+every stored value is reproduced exactly, exit 1 listing the differences otherwise, with ``the
+hardware differs`` and both machines when the stored file names another CPU or other kernel
+instruction sets than this process (rlvr/reporting/machine.py).
+
+Under ``RLVR_VLLM_CPU_ISA=avx2`` (the CPU profiles' ``make`` targets set it with the other AVX2
+pins, ``machine.AVX2_PIN``) vLLM's CPU kernels are held to AVX2 before any engine starts.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ from omegaconf import OmegaConf
 from rlvr import cli, console
 from rlvr.checks import register_schema, validate
 from rlvr.config import RunConfig
+from rlvr.reporting import machine
 from rlvr.reporting.collect import RunRecords, finished_runs, trained_to
+from rlvr.reporting.provenance import stored_machine
 from rlvr.reporting.render import (
     benchmark_columns,
     load_reference,
@@ -45,7 +52,7 @@ from rlvr.reporting.render import (
     seed_lines,
 )
 from rlvr.reporting.setting import describe_setting
-from rlvr.reporting.tables import TABLES, Row, Table
+from rlvr.reporting.tables import PROFILES, TABLES, Row, Table
 from rlvr.run_dir import RunDirectory
 from rlvr.train import Trainer
 
@@ -142,7 +149,7 @@ def check_seed(table: Table, profile: str, row: Row, seed: int, extra: list[str]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("table", choices=sorted(TABLES))
-    parser.add_argument("--profile", default="tiny", choices=["tiny", "demo", "paper"])
+    parser.add_argument("--profile", default="tiny", choices=list(PROFILES))
     parser.add_argument("--seeds", type=int, nargs="+", help="default: the profile's seeds")
     parser.add_argument("--rows", nargs="+", help="train only these row ids (default: all)")
     parser.add_argument("--runs", default=str(REPO / "runs"))
@@ -153,6 +160,7 @@ def main() -> None:
     args, extra = parser.parse_known_args()
     console.setup()
     register_schema()
+    machine.pin_vllm_kernels()
 
     table = TABLES[args.table]
     profile = table.profile(args.profile)
@@ -168,9 +176,11 @@ def main() -> None:
         row = next((r for r in table.rows if r.id == row_id), None)
         if row is None:
             parser.error(f"unknown row {row_id!r} of {table.name}")
-        differences = check_seed(table, args.profile, row, seed, extra, out_dir / "table.csv",
+        stored = out_dir / "table.csv"
+        differences = check_seed(table, args.profile, row, seed, extra, stored,
                                  runs_root / "_check" / table.experiment_name(args.profile))
-        print("MATCH" if not differences else "MISMATCH\n" + "\n".join(differences))
+        print(machine.check_report(differences, stored_machine(stored.read_text()),
+                                   machine.describe()))
         sys.exit(1 if differences else 0)
     planned = []
     with cli.reporting_errors():

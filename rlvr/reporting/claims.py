@@ -2,17 +2,28 @@
 
 A claim compares one quantity of a row with that of a baseline row of the same table, over
 seeds, in two windows side by side: the whole run and the late window (entropy: mean over all
-steps vs over the last quarter; accuracy: mean over all evaluations vs the reported checkpoint).
-Each window gets d = direction x (mean_row - mean_baseline) with a 95 % Welch interval and the
-minimum detectable effect at the seed counts used (rlvr/reporting/stats.py). The verdict is taken
-in the window the paper states (``Claim.window``):
+steps vs over the last quarter; accuracy: mean over all evaluations vs the reported number,
+see ``accuracy_in``). Each window gets d = direction x (row - baseline): paired over the seeds
+both rows ran (rows that share a seed share its prompt order and sampling streams,
+``rlvr.seeding``), Welch's interval when they share fewer than two (rlvr/reporting/stats.py).
+The verdict is taken in the window the paper states (``Claim.window``), with the margin d of
+its kind of quantity (:data:`MARGINS`: 1 accuracy point, 0.005 nats, 0.5 points of std):
 
-- ``shown``: the interval excludes zero on the claimed side (and, for a claim the paper makes
-  "at every training step", the seed-mean curves are ordered as claimed at every step);
-- ``direction only``: d > 0 but the interval includes zero (or some step is out of order);
-- ``not shown``: d <= 0 and the interval includes zero;
-- ``contradicted``: the interval excludes zero on the other side;
-- ``one seed``: a side has fewer than two seeds (no interval).
+- ``shown``: the two-sided 95 % interval excludes 0 on the claimed side;
+- ``contradicted``: it excludes 0 on the other side;
+- ``equivalent within +-d``: the 90 % interval lies inside [-d, +d] (two one-sided tests at 5 %,
+  Schuirmann 1987);
+- ``unresolved``: none of these, with the seeds per row that would resolve it if the estimate
+  and the per-seed spread stayed as observed (``stats.seeds_to_resolve``);
+- ``one seed``: fewer than two seeds on a side (no interval); ``not run``: no runs.
+
+A claim the paper makes "at every training step" is judged per step: a paired interval at each
+of the K steps both rows logged, one-sided p-values, Holm's step-down correction at family-wise
+5 % (Holm 1979). ``shown`` when Holm rejects "d <= 0" at every step; ``contradicted`` when it
+rejects "d >= 0" at some step; ``equivalent`` when every step's Bonferroni interval at
+1 - 0.10/K lies inside +-d; else ``unresolved``, with the seeds needed at the step whose
+t-statistic is smallest (Bonferroni level 1 - 0.05/K). (Requiring every step to reject is an
+intersection-union test, valid even without a correction; Holm makes it conservative.)
 """
 
 from __future__ import annotations
@@ -23,7 +34,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rlvr.reporting.collect import RunRecords
-from rlvr.reporting.stats import Difference, welch_difference
+from rlvr.reporting.render import run_seed
+from rlvr.reporting.stats import (
+    Interval,
+    holm_rejections,
+    paired_interval,
+    seeds_to_resolve,
+    welch_interval,
+)
 
 WINDOWS = ("whole", "late")
 
@@ -90,48 +108,125 @@ CLAIMS = (
     Claim("SA-AH-GRPO trains with lower evaluation variance than GRPO", "SA-AH-GRPO abstract",
           "sa_ah_1.5b", "sa_ah_grpo", "grpo", "std of eval average over checkpoints", -1,
           "whole"),
+    Claim("Positive-advantage reweighting (lambda < 1 on positive tokens) keeps entropy above "
+          "GRPO", "Positive-Advantage Reweighting section 7.3", "pos_reweight", "pos_reweight",
+          "grpo", "entropy (nats)", +1, "late"),
 )
 
 
-def steps_in_direction(row: list[RunRecords], baseline: list[RunRecords], key: str,
-                       direction: int) -> tuple[int, int]:
-    """(k, K): at k of the K steps both rows logged, the seed-mean of ``key`` of ``row`` is on
-    the claimed side of the baseline's (strictly)."""
-    def seed_means(runs: list[RunRecords]) -> dict[int, float]:
-        by_step: dict[int, list[float]] = {}
-        for run in runs:
-            for step, value in zip(*run.curve(key), strict=True):
-                by_step.setdefault(step, []).append(value)
-        return {s: statistics.fmean(v) for s, v in by_step.items()}
-
-    a, b = seed_means(row), seed_means(baseline)
-    common = sorted(set(a) & set(b))
-    return sum(direction * (a[s] - b[s]) > 0 for s in common), len(common)
+# The margin d of "equivalent within +-d", per kind of quantity (in the quantity's own units).
+MARGINS = {"entropy (nats)": 0.005, "accuracy": 0.01,
+           "std of eval average over checkpoints": 0.005}
+LEVEL, EQUIVALENCE_LEVEL, FAMILY_ALPHA = 0.95, 0.90, 0.05
 
 
-def verdict(diff: Difference | None, ordered: bool = True, ran: bool = True) -> str:
-    """The module docstring's verdict of one window's ``Difference``; ``ordered``: the every-step
-    condition holds (True for claims without one)."""
+@dataclass(frozen=True)
+class Verdict:
+    """A claim's verdict and, when ``unresolved``, the seeds per row that would resolve it
+    (None: more than the projection's limit)."""
+
+    label: str
+    seeds_needed: int | None = None
+
+    def __str__(self) -> str:
+        if self.label != "unresolved":
+            return self.label
+        more = f"~{self.seeds_needed}" if self.seeds_needed is not None else "> 200"
+        return f"unresolved ({more} seeds per row needed)"
+
+
+def verdict(diff: Interval | None, margin: float, ran: bool = True) -> Verdict:
+    """The module docstring's verdict of one window's interval."""
     if not ran:
-        return "not run"
+        return Verdict("not run")
     if diff is None:
-        return "one seed"
-    if diff.low > 0:
-        return "shown" if ordered else "direction only"
-    if diff.high < 0:
-        return "contradicted"
-    return "direction only" if diff.estimate > 0 else "not shown"
+        return Verdict("one seed")
+    low, high = diff.bounds(LEVEL)
+    if low > 0:
+        return Verdict("shown")
+    if high < 0:
+        return Verdict("contradicted")
+    low90, high90 = diff.bounds(EQUIVALENCE_LEVEL)
+    if -margin < low90 and high90 < margin:
+        return Verdict(f"equivalent within ±{margin:g}")
+    return Verdict("unresolved", seeds_to_resolve(diff.estimate, diff.spread, margin,
+                                                  diff.paired, LEVEL, EQUIVALENCE_LEVEL))
+
+
+def by_seed(runs: list[RunRecords], measure: Callable[[RunRecords], float]) -> dict[int, float]:
+    """seed -> ``measure(run)`` for runs filed as ``.../seed<k>``."""
+    return {run_seed(run, i): measure(run) for i, run in enumerate(runs)}
+
+
+def compare(row: dict[int, float], baseline: dict[int, float], direction: int
+            ) -> Interval | None:
+    """Paired over shared seeds when there are two or more, else Welch over all values."""
+    paired = paired_interval(row, baseline, direction)
+    return paired if paired is not None else welch_interval(list(row.values()),
+                                                            list(baseline.values()), direction)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """The every-step test: per step its paired interval, Holm's decisions, the verdict."""
+
+    steps: list[int]
+    intervals: list[Interval]
+    claimed: list[bool]
+    other: list[bool]
+    verdict: Verdict
+
+
+def _t_statistic(diff: Interval) -> float:
+    """d / se, signed (+-inf or 0 when se = 0)."""
+    if diff.se > 0:
+        return diff.estimate / diff.se
+    return math.copysign(math.inf, diff.estimate) if diff.estimate else 0.0
+
+
+def every_step(row: list[RunRecords], baseline: list[RunRecords], key: str, direction: int,
+               margin: float) -> StepResult | None:
+    """The module docstring's per-step test of ``key`` at the steps every seed of both rows
+    logged; None when fewer than two seeds are shared."""
+    def curves(runs: list[RunRecords]) -> dict[int, dict[int, float]]:
+        return {run_seed(run, i): dict(zip(*run.curve(key), strict=True))
+                for i, run in enumerate(runs)}
+
+    a, b = curves(row), curves(baseline)
+    seeds = sorted(set(a) & set(b))
+    if len(seeds) < 2:
+        return None
+    steps = sorted(set.intersection(*(set(a[s]) & set(b[s]) for s in seeds)))
+    intervals = [paired_interval({s: a[s][k] for s in seeds}, {s: b[s][k] for s in seeds},
+                                 direction) for k in steps]
+    claimed = holm_rejections([i.p_claimed() for i in intervals], FAMILY_ALPHA)
+    other = holm_rejections([i.p_other() for i in intervals], FAMILY_ALPHA)
+    if steps and all(claimed):
+        result = Verdict("shown")
+    elif any(other):
+        result = Verdict("contradicted")
+    elif steps and all(-margin < lo and hi < margin for lo, hi in
+                       (i.bounds(1 - (1 - EQUIVALENCE_LEVEL) / len(steps))
+                        for i in intervals)):
+        result = Verdict(f"equivalent within ±{margin:g}")
+    else:
+        worst = min(intervals, key=_t_statistic)
+        result = Verdict("unresolved", seeds_to_resolve(
+            worst.estimate, worst.spread, margin, True, 1 - FAMILY_ALPHA / len(steps),
+            1 - (1 - EQUIVALENCE_LEVEL) / len(steps)) if steps else None)
+    return StepResult(steps, intervals, claimed, other, result)
 
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """Per-window seed values and differences of a claim, the every-step count, the verdict."""
+    """Per-window seed values (seed -> value) and intervals of a claim, the every-step test
+    (claims made at every step), the verdict."""
 
-    row: dict[str, list[float]]
-    baseline: dict[str, list[float]]
-    differences: dict[str, Difference | None]
-    steps: tuple[int, int] | None
-    verdict: str
+    row: dict[str, dict[int, float]]
+    baseline: dict[str, dict[int, float]]
+    differences: dict[str, Interval | None]
+    steps: StepResult | None
+    verdict: Verdict
 
 
 def check(claim: Claim, runs: dict[str, list[RunRecords]], selection: str = "final"
@@ -139,13 +234,14 @@ def check(claim: Claim, runs: dict[str, list[RunRecords]], selection: str = "fin
     """A claim on one table's finished runs (row id -> runs), the late accuracy read at the
     table's reported checkpoint ``selection``."""
     measure = QUANTITIES[claim.quantity]
+    margin = MARGINS[claim.quantity]
     row_runs, base_runs = runs.get(claim.row, []), runs.get(claim.baseline, [])
-    row = {w: [measure(r, selection, w) for r in row_runs] for w in WINDOWS}
-    base = {w: [measure(r, selection, w) for r in base_runs] for w in WINDOWS}
-    diffs = {w: welch_difference(row[w], base[w], claim.direction) for w in WINDOWS}
+    row = {w: by_seed(row_runs, lambda r, w=w: measure(r, selection, w)) for w in WINDOWS}
+    base = {w: by_seed(base_runs, lambda r, w=w: measure(r, selection, w)) for w in WINDOWS}
+    diffs = {w: compare(row[w], base[w], claim.direction) for w in WINDOWS}
+    ran = bool(row_runs and base_runs)
     steps = None
-    if claim.every_step and row_runs and base_runs:
-        steps = steps_in_direction(row_runs, base_runs, CURVES[claim.quantity], claim.direction)
-    ordered = steps is None or (steps[1] > 0 and steps[0] == steps[1])
-    result = verdict(diffs[claim.window], ordered, bool(row_runs and base_runs))
+    if claim.every_step and ran:
+        steps = every_step(row_runs, base_runs, CURVES[claim.quantity], claim.direction, margin)
+    result = steps.verdict if steps is not None else verdict(diffs[claim.window], margin, ran)
     return ClaimResult(row, base, diffs, steps, result)

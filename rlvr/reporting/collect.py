@@ -27,15 +27,23 @@ class RunRecords:
                    [r for r in records if "adv/reward_mean" in r])
 
     def selected_eval(self, selection: str) -> dict:
-        """The evaluation record a table reports: ``final`` or ``best:<metric>``."""
+        """The evaluation record a table reports: ``final``, ``best:<metric>``, or
+        ``window:<n>``: every metric averaged over the last n evaluations (the metrics all of
+        them logged; ``step`` is the last one's)."""
         if not self.evals:
             raise ValueError(f"{self.path} has no evaluation records")
         if selection == "final":
             return self.evals[-1]
+        if selection.startswith("window:"):
+            last = self.evals[-int(selection.removeprefix("window:")):]
+            keys = [k for k in last[-1] if k != "step" and all(k in r for r in last)]
+            return {"step": last[-1]["step"], **{k: statistics.fmean(r[k] for r in last)
+                                                  for k in keys}}
         if selection.startswith("best:"):
             metric = selection.removeprefix("best:")
             return max(self.evals, key=lambda r: r.get(metric, -math.inf))
-        raise ValueError(f"unknown checkpoint selection {selection!r}: use final or best:<metric>")
+        raise ValueError(f"unknown checkpoint selection {selection!r}: use final, "
+                         "best:<metric> or window:<n>")
 
     def curve(self, key: str) -> tuple[list[int], list[float]]:
         """(steps, values) of a metric over training or evaluation records."""

@@ -1,16 +1,20 @@
-"""Where a file in results/ came from: the commit and the command that made it."""
+"""Where a file in results/ came from: the commit, the command and the machine that made it."""
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 from pathlib import Path
 
+from rlvr.reporting import machine
+
 REPO = Path(__file__).resolve().parents[2]
-# Thread settings change the order of floating-point reductions, so a run reproduces bit for bit
-# only under the same ones: a result names those that were set.
-NUMERIC_ENV = ("OMP_NUM_THREADS", "VLLM_CPU_OMP_THREADS_BIND")
+# Thread settings and the kernels' instruction set change the order of floating-point reductions,
+# so a run reproduces bit for bit only under the same ones: a result names those that were set.
+NUMERIC_ENV = ("OMP_NUM_THREADS", "VLLM_CPU_OMP_THREADS_BIND", *machine.ISA_ENV)
+_MACHINE = re.compile(r"Machine: `([^`]*)`")
 
 
 def commit() -> str:
@@ -40,10 +44,20 @@ def with_numeric_env(command: str) -> str:
 
 
 def footer(command: str) -> str:
-    """The last line of a markdown result: ``Commit: `<hash>`. Command: `<command>```."""
-    return f"Commit: `{commit()}`. Command: `{with_numeric_env(command)}`"
+    """The last line of a markdown result: ``Commit: `<hash>`. Command: `<command>`. Machine:
+    `<CPU, instruction sets, kernels>``` (``machine.describe``)."""
+    return (f"Commit: `{commit()}`. Command: `{with_numeric_env(command)}`. "
+            f"Machine: `{machine.describe()}`")
 
 
 def png_metadata(command: str) -> dict[str, str]:
-    """PNG text chunks naming the commit and command (``savefig(..., metadata=...)``)."""
-    return {"Comment": f"commit {commit()}", "Description": with_numeric_env(command)}
+    """PNG text chunks naming the commit, command and machine (``savefig(..., metadata=...)``)."""
+    return {"Comment": f"commit {commit()}", "Description": with_numeric_env(command),
+            "Machine": machine.describe()}
+
+
+def stored_machine(text: str) -> str | None:
+    """The machine a result's footer names (``Machine: `...```), None in files written before
+    results named one."""
+    found = _MACHINE.search(text)
+    return found[1] if found else None

@@ -6,8 +6,10 @@ experiment=<experiment> algorithm=<row id>`` uses, so runs started by hand or by
 The ``base`` row evaluates the starting policy (``total_steps=0``).
 
 Profiles: ``paper`` uses the experiment preset (hub models, GPUs); ``tiny`` runs the same rows
-on the embedded tiny model and arithmetic task on CPU; ``demo`` is ``tiny`` cut to one seed and a
-few steps (``make demo``).
+on the embedded tiny model and arithmetic task on CPU; ``tiny_lownoise`` is ``tiny`` with the
+lower-noise evaluation (``conf/eval/arith_lownoise.yaml``: every held-out problem, every 5 steps,
+the reported number averaged over the last three evaluations); ``demo`` is ``tiny`` cut to one
+seed and a few steps (``make demo``).
 """
 
 from __future__ import annotations
@@ -56,10 +58,13 @@ class Table:
         if name == "tiny":
             return Profile("tiny", (f"experiment_name={self.name}_tiny", *TINY,
                                     *self.tiny_overrides), (0, 1, 2))
+        if name == "tiny_lownoise":
+            return Profile("tiny_lownoise", (f"experiment_name={self.name}_tiny_lownoise",
+                                             *TINY_LOWNOISE, *self.tiny_overrides), (0, 1, 2))
         if name == "demo":
             return Profile("demo", (f"experiment_name={self.name}_demo", *DEMO,
                                     *self.tiny_overrides), (0,))
-        raise ValueError(f"unknown profile {name!r}; known: paper, tiny, demo")
+        raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
 
     def experiment_name(self, profile: str) -> str:
         """The experiment name the profile's runs are filed under."""
@@ -72,12 +77,19 @@ class Table:
         return runs / self.experiment_name(profile) / row.id / f"seed{seed}"
 
     def selection(self, profile: str) -> str:
+        if profile == "tiny_lownoise":
+            return LOWNOISE_SELECTION
         return self.select.get(profile, "final")
 
 
 TINY = ("total_steps=50", "eval.every_n_steps=10", "checkpoint_every=25",
         "eval.benchmarks.0.limit=100", "eval.benchmarks.1.limit=100",
         "eval.benchmarks.2.limit=100")
+# The lower-noise tiny protocol (results/noise_tiny.md): all 200 held-out problems per level,
+# evaluated every 5 steps, the reported number averaged over the last three evaluations.
+TINY_LOWNOISE = ("total_steps=50", "eval=arith_lownoise", "checkpoint_every=25")
+LOWNOISE_SELECTION = "window:3"
+PROFILES = ("paper", "tiny", "tiny_lownoise", "demo")
 DEMO = ("total_steps=12", "eval.every_n_steps=0", "checkpoint_every=0",
         "eval.benchmarks.0.limit=50", "eval.benchmarks.1.limit=50",
         "eval.benchmarks.2.limit=50")

@@ -20,7 +20,7 @@ from rlvr.reporting.render import (
     seed_band,
 )
 from rlvr.reporting.setting import describe_setting
-from rlvr.reporting.stats import seeds_needed, t_quantile, welch_difference
+from rlvr.reporting.stats import paired_interval, seeds_needed, t_quantile, welch_difference
 from rlvr.reporting.tables import TABLES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,35 +171,40 @@ def test_seeds_needed_for_a_two_point_difference():
 
 @pytest.mark.parametrize("row,baseline,direction,expected", [
     ([0.50, 0.52, 0.51], [0.40, 0.41, 0.42], +1, "shown"),
-    ([0.50, 0.60], [0.48, 0.50], +1, "direction only"),  # d = 0.06, interval includes 0
+    ([0.50, 0.60], [0.48, 0.50], +1, "unresolved"),  # d = 0.06, interval includes 0
     ([0.40, 0.41, 0.42], [0.50, 0.52, 0.51], +1, "contradicted"),
     ([0.40, 0.41, 0.42], [0.50, 0.52, 0.51], -1, "shown"),
-    ([0.45, 0.55], [0.50, 0.52], +1, "not shown"),       # d = -0.01
-    ([0.9], [0.5, 0.6], +1, "one seed"),
+    ([0.500, 0.501, 0.502], [0.5005, 0.5015, 0.5015], +1, "equivalent within ±0.01"),
 ])
 def test_claim_verdicts(row, baseline, direction, expected):
-    assert verdict(welch_difference(row, baseline, direction)) == expected
+    # paired over seeds 0, 1, 2 (the last case: D = -0.0005, -0.0005, +0.0005, whose 90 %
+    # interval -0.000167 -+ 2.919986 x 0.000333 lies inside +-0.01)
+    diff = paired_interval(dict(enumerate(row)), dict(enumerate(baseline)), direction)
+    assert verdict(diff, 0.01).label == expected
+    assert verdict(None, 0.01).label == "one seed"
 
 
-@pytest.mark.parametrize("first_reinforce,expected,steps", [(0.9, "direction only", (3, 4)),
-                                                            (0.85, "shown", (4, 4))])
+@pytest.mark.parametrize("first_reinforce,expected,steps", [(0.9, "unresolved", 3),
+                                                            (0.85, "shown", 4)])
 def test_every_step_claim_needs_every_step_in_order(tmp_path, first_reinforce, expected, steps):
     table = TABLES["table2"]
     rows = {row.id: row for row in table.rows}
-    curves = {"pos_only": [[0.9, 0.8, 0.7, 0.6], [0.9, 0.81, 0.72, 0.62]],
-              "reinforce": [[first_reinforce, 0.5, 0.4, 0.3], [first_reinforce, 0.52, 0.41, 0.3]]}
+    curves = {"pos_only": [[0.9, 0.8, 0.7, 0.6], [0.9, 0.81, 0.72, 0.62],
+                           [0.91, 0.8, 0.71, 0.61]],
+              "reinforce": [[first_reinforce, 0.5, 0.4, 0.3], [first_reinforce, 0.52, 0.41, 0.3],
+                            [first_reinforce + 0.01, 0.5, 0.41, 0.31]]}
     for row, entropies in curves.items():
         for seed, entropy in enumerate(entropies):
             _write_run(table.run_dir(tmp_path, "tiny", rows[row], seed),
                        [(i, 0.2, 0.2) for i in range(4)], entropy)
-    runs = finished_runs(table, "tiny", tmp_path, seeds=[0, 1])
+    runs = finished_runs(table, "tiny", tmp_path, seeds=[0, 1, 2])
     claim = next(c for c in CLAIMS if c.row == "pos_only")
     result = check(claim, runs)
-    assert result.row["late"] == [0.6, 0.62]  # last quarter of 4 steps: the last one
-    assert result.row["whole"] == pytest.approx([0.75, 0.7625])
-    assert result.steps == steps
-    assert result.differences["whole"].low > 0
-    assert result.verdict == expected
+    assert result.row["late"] == {0: 0.6, 1: 0.62, 2: 0.61}  # last quarter of 4 steps
+    assert result.row["whole"][1] == pytest.approx(0.7625)
+    assert sum(result.steps.claimed) == steps  # step 1 ties (D = 0) when reinforce starts at 0.9
+    assert result.differences["whole"].bounds(0.95)[0] > 0
+    assert result.verdict.label == expected
 
 
 def test_seed_study_pools_the_std_over_the_study_seeds(tmp_path):
@@ -220,4 +225,7 @@ def test_seed_study_pools_the_std_over_the_study_seeds(tmp_path):
     assert float(study.split(" | ")[2]) == pytest.approx(100 * math.sqrt(ss / 6), abs=0.005)
     claim = next(line for line in out.read_text().splitlines()
                  if line.startswith("| AsymGRPO beats GRPO | asym_grpo"))
-    assert "(n=3)" in claim and "(n=5)" in claim and "| +8.00 [" in claim
+    # paired over the seeds both rows ran (0, 1, 2): D = 0.10, 0.03, 0.11
+    d = 100 * sum(a - g for a, g in zip(accuracies["asym_grpo"], accuracies["grpo"][:3],
+                                        strict=False)) / 3
+    assert "(n=3)" in claim and "(n=5)" in claim and f"| {d:+.2f} [" in claim

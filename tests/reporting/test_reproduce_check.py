@@ -42,3 +42,15 @@ def test_check_reproduces_a_stored_row_and_seed_exactly(tmp_path, tiny_model_dir
     tampered = _reproduce(tmp_path, "--check", "grpo", "0")
     assert tampered.returncode == 1
     assert "MISMATCH" in tampered.stdout and "average: stored" in tampered.stdout
+    assert "hardware differs" not in tampered.stdout  # the file names this machine
+    # the same mismatch against a file that names another machine says the hardware differs
+    other = "AMD EPYC 7B12 (x86_64: avx2 fma); kernels: torch AVX2, MKL_CBWR=AVX2, " \
+            "ONEDNN_MAX_CPU_ISA=AVX2, vLLM _C_AVX2"
+    lines = table.read_text().splitlines()
+    head = lines[0].split(". Machine: `")[0] + f". Machine: `{other}`"
+    table.write_text("\n".join([head, *lines[1:]]) + "\n")
+    moved = _reproduce(tmp_path, "--check", "grpo", "0")
+    assert moved.returncode == 1
+    first = moved.stdout.splitlines()[0]
+    assert first.startswith(f"MISMATCH: the hardware differs: stored on {other}; re-run on ")
+    assert "average: stored" in moved.stdout

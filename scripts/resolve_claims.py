@@ -1,0 +1,178 @@
+"""Train what the papers' claims need, adding seeds until every claim resolves or the budget ends.
+
+    make claims                                       # tiny profile, 60 min, 2 workers
+    python scripts/resolve_claims.py --profile tiny --budget-min 60 --workers 2
+
+Round 1 trains every row the claims compare (rlvr/reporting/claims.py ``CLAIMS``) for
+``--start-seeds`` seeds; each later round adds ``--add-seeds`` seeds to the rows of the claims
+still ``unresolved`` (or with one seed), up to ``--max-seeds``. Runs are trained by
+``scripts/reproduce.py <table> --rows ... --seeds ...`` into ``--runs`` (tables of the runs go
+to ``<runs>/_tables/``, never to results/), ``--workers`` at a time, worker w on core w
+(``VLLM_CPU_OMP_THREADS_BIND=w``, one thread each, with the AVX2 kernel pins of
+``rlvr.reporting.machine.AVX2_PIN``). A round starts only when its runs, at the mean minutes
+per run measured so far (``--minutes-per-run`` before any), fit in what is left of the
+budget. Then it writes the claims table
+(``rlvr.reporting.claims_report``) over every trained seed to ``--out``, with the seeds per
+row, the rounds, whether every claim resolved or the budget ran out, and
+``Wall time: N min on <workers> cores``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rlvr.reporting.claims import CLAIMS
+from rlvr.reporting.claims_report import claims_table
+from rlvr.reporting.collect import is_finished
+from rlvr.reporting.machine import AVX2_PIN
+from rlvr.reporting.provenance import footer
+from rlvr.reporting.tables import TABLES
+
+REPO = Path(__file__).resolve().parents[1]
+RESOLVED_LABELS = ("shown", "contradicted", "equivalent")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One reproduce.py call: a table's rows for some seeds."""
+
+    table: str
+    rows: tuple[str, ...]
+    seeds: tuple[int, ...]
+
+    @property
+    def runs(self) -> int:
+        return len(self.rows) * len(self.seeds)
+
+
+def is_resolved(label: str) -> bool:
+    return label.startswith(RESOLVED_LABELS)
+
+
+def wanted_seeds(current: dict[tuple[str, str], int], labels: dict[int, str], add: int,
+                 limit: int) -> dict[tuple[str, str], int]:
+    """Seeds per (table, row) for the next round: the rows of each claim not yet resolved
+    (``labels``: claim index -> verdict label) get ``add`` more, up to ``limit``."""
+    out = dict(current)
+    for i, claim in enumerate(CLAIMS):
+        if is_resolved(labels[i]):
+            continue
+        for row in (claim.row, claim.baseline):
+            key = (claim.table, row)
+            out[key] = min(limit, max(out.get(key, 0), current.get(key, 0) + add))
+    return out
+
+
+def jobs_for(profile: str, runs_root: Path, seeds: dict[tuple[str, str], int]) -> list[Job]:
+    """The reproduce.py calls that train the (table, row, seed) runs not finished yet, grouped
+    per table and seed set."""
+    missing: dict[tuple[str, tuple[int, ...]], list[str]] = {}
+    for (table_name, row_id), count in sorted(seeds.items()):
+        table = TABLES[table_name]
+        row = next(r for r in table.rows if r.id == row_id)
+        todo = tuple(s for s in range(count)
+                     if not is_finished(table.run_dir(runs_root, profile, row, s)))
+        if todo:
+            missing.setdefault((table_name, todo), []).append(row_id)
+    return [Job(t, tuple(rows), s) for (t, s), rows in missing.items()]
+
+
+def split(jobs: list[Job], workers: int) -> list[list[Job]]:
+    """Jobs one run each (table, row, seed), dealt round-robin to ``workers`` queues."""
+    singles = [Job(j.table, (row,), (seed,)) for j in jobs for row in j.rows for seed in j.seeds]
+    return [singles[w::workers] for w in range(workers)]
+
+
+def run_queues(queues: list[list[Job]], profile: str, runs_root: Path,
+               launch: Callable[[list[str], dict[str, str]], subprocess.Popen]) -> None:
+    """Run each queue on its own core, the queues in parallel; raise if a run fails."""
+    procs = []
+    for core, queue in enumerate(queues):
+        if not queue:
+            continue
+        env = {**os.environ, **AVX2_PIN, "OMP_NUM_THREADS": "1",
+               "VLLM_CPU_OMP_THREADS_BIND": str(core), "PYTHONPATH": str(REPO)}
+        script = " && ".join(shlex.join([
+            sys.executable, str(REPO / "scripts" / "reproduce.py"), job.table, "--profile",
+            profile, "--rows", *job.rows, "--seeds", *map(str, job.seeds), "--runs",
+            str(runs_root), "--out", str(runs_root / "_tables" / job.table)]) for job in queue)
+        procs.append(launch(["bash", "-c", script], env))
+    failed = [p.args for p in procs if p.wait() != 0]
+    if failed:
+        raise SystemExit(f"error: a training run failed: {failed[0][-1][:300]}")
+
+
+def _launch(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="tiny", choices=["tiny", "tiny_lownoise", "demo"])
+    parser.add_argument("--runs", default=str(REPO / "runs"))
+    parser.add_argument("--budget-min", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--start-seeds", type=int, default=3)
+    parser.add_argument("--add-seeds", type=int, default=3)
+    parser.add_argument("--max-seeds", type=int, default=30)
+    parser.add_argument("--minutes-per-run", type=float, default=3.1,
+                        help="the estimate before a run of this call is measured (3.1: a tiny "
+                             "run on a shared core)")
+    parser.add_argument("--out", help="default: results/claims_<profile>.md")
+    args = parser.parse_args()
+    # the runs train under the AVX2 pins; this process too, so that its footer names them
+    os.environ.update(AVX2_PIN)
+    runs_root = Path(args.runs)
+    started = time.perf_counter()
+    labels = {i: "not run" for i in range(len(CLAIMS))}
+    seeds: dict[tuple[str, str], int] = {}
+    rounds, trained, stop = 0, 0, "every claim resolved"
+    while True:
+        nxt = wanted_seeds(seeds, labels, args.start_seeds if rounds == 0 else args.add_seeds,
+                           args.max_seeds)
+        jobs = jobs_for(args.profile, runs_root, nxt)
+        if nxt == seeds and not jobs:
+            if not all(is_resolved(label) for label in labels.values()):
+                stop = f"unresolved claims reached --max-seeds {args.max_seeds}"
+            break
+        elapsed = (time.perf_counter() - started) / 60
+        count = sum(j.runs for j in jobs)
+        per_run = elapsed / trained if trained else args.minutes_per_run
+        if count and elapsed + per_run * count / args.workers > args.budget_min:
+            stop = (f"budget of {args.budget_min:g} min ran out: round {rounds + 1} "
+                    f"({count} runs, ~{per_run * count / args.workers:.0f} min) did not fit")
+            break
+        print(f"round {rounds + 1}: {count} runs on {args.workers} workers "
+              f"(elapsed {elapsed:.1f} min)", flush=True)
+        run_queues(split(jobs, args.workers), args.profile, runs_root, _launch)
+        trained += count
+        seeds, rounds = nxt, rounds + 1
+        _, results = claims_table(args.profile, runs_root, list(range(max(seeds.values()))))
+        labels = {i: str(results[c].verdict) for i, c in enumerate(CLAIMS)}
+        if all(is_resolved(label) for label in labels.values()):
+            break
+    lines, results = claims_table(args.profile, runs_root,
+                                  list(range(max(seeds.values(), default=0))))
+    minutes = (time.perf_counter() - started) / 60
+    per_row = ", ".join(f"{t}/{r} {n}" for (t, r), n in sorted(seeds.items()))
+    lines += ["", f"Seeds per row: {per_row}. Rounds: {rounds} ({trained} runs trained by this "
+              f"command). Stopped: {stop}.",
+              "", f"Wall time: {minutes:.0f} min on {args.workers} core"
+              f"{'s' if args.workers > 1 else ''}", "",
+              footer(shlex.join(["python", "scripts/resolve_claims.py", *sys.argv[1:]]))]
+    text = "\n".join(lines) + "\n"
+    out = Path(args.out) if args.out else REPO / "results" / f"claims_{args.profile}.md"
+    out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""``make claims``: which rows get more seeds, and how runs are dealt to the cores."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("resolve_claims",
+                                              REPO / "scripts" / "resolve_claims.py")
+resolve = sys.modules["resolve_claims"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(resolve)
+CLAIMS = resolve.CLAIMS
+
+
+def test_only_the_rows_of_unresolved_claims_get_more_seeds():
+    first = resolve.wanted_seeds({}, {i: "not run" for i in range(len(CLAIMS))}, 3, 30)
+    assert first[("table2", "pos_only")] == 3 and first[("table2", "reinforce")] == 3
+    assert first[("pos_reweight", "grpo")] == 3
+    labels = {i: "shown" for i in range(len(CLAIMS))}
+    asym = next(i for i, c in enumerate(CLAIMS) if c.row == "asym_grpo")
+    labels[asym] = "unresolved (~12 seeds per row needed)"
+    second = resolve.wanted_seeds(first, labels, 3, 30)
+    changed = {key for key in second if second[key] != first[key]}
+    assert changed == {("table2", "asym_grpo"), ("table2", "grpo")}
+    assert second[("table2", "grpo")] == 6
+    assert resolve.wanted_seeds(second, labels, 3, 7)[("table2", "grpo")] == 7
+    labels[asym] = "equivalent within ±0.01"
+    assert resolve.wanted_seeds(second, labels, 3, 30) == second
+
+
+def test_runs_not_finished_are_grouped_and_dealt_to_the_cores(tmp_path):
+    table = resolve.TABLES["flip_test"]
+    done = table.run_dir(tmp_path, "tiny", table.rows[0], 0)
+    done.mkdir(parents=True)
+    (done / "summary.json").write_text("{}")
+    jobs = resolve.jobs_for("tiny", tmp_path, {("flip_test", "grpo"): 2,
+                                               ("flip_test", "ent_increase"): 2})
+    assert sorted((j.rows, j.seeds) for j in jobs) == [(("ent_increase",), (0, 1)),
+                                                       (("grpo",), (1,))]
+    queues = resolve.split(jobs, 2)
+    assert [len(q) for q in queues] == [2, 1]
+    launched = []
+
+    class Done:
+        def __init__(self):
+            self.args = ["bash", "-c", "x"]
+
+        def wait(self):
+            return 0
+
+    resolve.run_queues(queues, "tiny", tmp_path,
+                       lambda command, env: launched.append((command, env)) or Done())
+    assert [env["VLLM_CPU_OMP_THREADS_BIND"] for _, env in launched] == ["0", "1"]
+    assert all(env["OMP_NUM_THREADS"] == "1" and env["ATEN_CPU_CAPABILITY"] == "avx2"
+               and env["RLVR_VLLM_CPU_ISA"] == "avx2" for _, env in launched)
+    assert launched[0][0][2].count("reproduce.py") == 2  # core 0 runs its two runs in turn
