@@ -185,7 +185,7 @@ class Trainer:
         """Model, data, learner, engine, restored checkpoint and metrics sink of ``run``."""
         from transformers import AutoTokenizer
 
-        distributed.init_from_env(self.device)
+        distributed.init_from_env(self.device, run.distributed.timeout_s)
         self.rank, self.world = distributed.rank(), distributed.world_size()
         _check_data_parallel(run, self.world)
         self.run_dir = self.directory.path
