@@ -79,17 +79,40 @@ def _build(shape: str, directory: Path) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _measure(sync, syncs: int) -> dict:
+def _timed_fetches(fetch_seconds: list[float]) -> None:
+    """Make the engine's ``engine_tensors`` add each tensor's fetch (the learner-side cast) to
+    ``fetch_seconds[0]``: the rest of a sync is the transfer and vLLM's loader."""
+    from rlvr.learner.policy import EngineTensor
+    from rlvr.rollout import vllm_engine
+
+    plain = vllm_engine.engine_tensors
+
+    def timed(fetch):
+        def run():
+            start = time.perf_counter()
+            tensor = fetch()
+            fetch_seconds[0] += time.perf_counter() - start
+            return tensor
+        return run
+
+    vllm_engine.engine_tensors = lambda policy, dtype: [
+        EngineTensor(t.name, t.nbytes, timed(t.fetch)) for t in plain(policy, dtype)]
+
+
+def _measure(sync, syncs: int, fetch_seconds: list[float]) -> dict:
     sync()  # warm-up
-    seconds, peaks = [], []
+    seconds, peaks, fetches = [], [], []
     for _ in range(syncs):
         _reset_high_water()
         before = _status_kib("VmRSS")
+        fetch_seconds[0] = 0.0
         start = time.perf_counter()
         sync()
         seconds.append(time.perf_counter() - start)
+        fetches.append(fetch_seconds[0])
         peaks.append((_status_kib("VmHWM") - before) / 1024)
-    return {"seconds": statistics.median(seconds), "peak_mib": max(peaks)}
+    return {"seconds": statistics.median(seconds), "fetch_seconds": statistics.median(fetches),
+            "peak_mib": max(peaks)}
 
 
 def child(shape: str, bucket_mb: int, syncs: int) -> None:
@@ -107,6 +130,9 @@ def child(shape: str, bucket_mb: int, syncs: int) -> None:
                             max_model_len=256, seed=0)
         assert engine.in_process
         handed = sum(t.nbytes for t in engine_tensors(policy, engine.dtype))
+        largest = max(t.nbytes for t in engine_tensors(policy, engine.dtype))
+        fetch_seconds = [0.0]
+        _timed_fetches(fetch_seconds)
 
         def through(load):
             def sync():
@@ -114,9 +140,9 @@ def child(shape: str, bucket_mb: int, syncs: int) -> None:
                 engine.llm.reset_prefix_cache()
             return sync
 
-        result = {"params": params, "bytes": handed,
-                  "in_process": _measure(through(engine.load_in_process), syncs),
-                  "files": _measure(through(engine.load_through_files), syncs)}
+        result = {"params": params, "bytes": handed, "largest": largest,
+                  "in_process": _measure(through(engine.load_in_process), syncs, fetch_seconds),
+                  "files": _measure(through(engine.load_through_files), syncs, fetch_seconds)}
     print(json.dumps(result))
 
 
@@ -160,15 +186,16 @@ def main() -> None:
         " the process's RSS high-water mark (VmHWM, reset before each sync) over its RSS"
         " before the sync; the files path's files on /dev/shm are tmpfs memory outside RSS"
         " (own column).", "",
-        "| shape | parameters | MiB per sync | path | seconds | extra peak RSS MiB |"
-        " /dev/shm MiB |",
-        "|---|---|---|---|---|---|---|",
+        "| shape | parameters | MiB per sync | largest tensor MiB | path | seconds | of which"
+        " learner-side cast s | extra peak RSS MiB | /dev/shm MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for shape, r in results.items():
         for path, label, shm in (("in_process", "in-process", 0), ("files", "files",
                                                                     r["bytes"] / MIB)):
             lines.append(f"| {shape} | {r['params'] / 1e6:.1f} M | {r['bytes'] / MIB:.1f} |"
-                         f" {label} | {r[path]['seconds']:.3f} | {r[path]['peak_mib']:.1f} |"
+                         f" {r['largest'] / MIB:.1f} | {label} | {r[path]['seconds']:.3f} |"
+                         f" {r[path]['fetch_seconds']:.3f} | {r[path]['peak_mib']:.1f} |"
                          f" {shm:.1f} |")
     largest = max(results, key=lambda s: results[s]["params"])
     r = results[largest]

@@ -12,7 +12,7 @@ region is entered.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -140,14 +140,6 @@ def _engine_bytes(value: torch.Tensor, dtype: torch.dtype | None) -> int:
     size = dtype.itemsize if dtype is not None and value.is_floating_point() \
         else value.element_size()
     return value.numel() * size
-
-
-def export_weights(policy: nn.Module, dtype: torch.dtype | None = None
-                   ) -> Iterator[tuple[str, torch.Tensor]]:
-    """``engine_tensors`` fetched one at a time (a collective under FSDP: every rank consumes
-    the iterator)."""
-    for item in engine_tensors(policy, dtype):
-        yield item.name, item.fetch()
 
 
 def adapter_tensors(policy: nn.Module) -> dict[str, torch.Tensor]:

@@ -6,16 +6,18 @@ multiprocess executor (``=1``, and every tensor-parallel run). Weight sync:
 
 - full fine-tune, and LoRA with ``rollout.lora_sync=merged`` (W + scale * B A per layer): the
   learner's tensors (``engine_tensors``: checkpoint names, a tied lm_head once, cast on their
-  device to the engine's dtype, the float32 master weights becoming ``model.dtype``) go in
-  buckets of at most ``rollout.sync_bucket_mb`` (``rlvr/rollout/weight_buckets.py``; under FSDP
-  gathered bucket by bucket) to ``WeightReceiver`` on the vLLM worker (``worker_extension_cls``),
+  device to the engine's dtype, the float32 master weights becoming ``model.dtype``; under FSDP
+  gathered one at a time, so a rank holds at most one bucket of ``rollout.sync_bucket_mb``
+  beyond its shard: ``rlvr/rollout/weight_buckets.py``) go to ``WeightReceiver`` on the vLLM
+  worker (``worker_extension_cls``),
   which streams them into the worker's in-place ``reload_weights`` (that loader also works after
   the CPU backend has repacked its weights) and re-processes a tied lm_head
   (``_refresh_tied_lm_head``); then the prefix cache is reset. In process the tensors are handed
-  over as they are (``rlvr_load_tensors``: no copy beyond the cast, no files). Behind the
-  multiprocess executor ``collective_rpc`` arguments are pickled (no generators, no tensors of
-  the learner's process), so each bucket becomes one safetensors file in ``/dev/shm`` when it
-  has room and the workers read the files (``rlvr_load_weights``);
+  over as the loader asks for them (``rlvr_load_tensors``: no copy beyond the cast, no files).
+  Behind the multiprocess executor ``collective_rpc`` arguments are pickled (no generators, no
+  tensors of the learner's process), so each bucket of at most ``rollout.sync_bucket_mb``
+  becomes one safetensors file in ``/dev/shm`` when it has room and the workers read the files
+  (``rlvr_load_weights``);
 - LoRA, ``rollout.lora_sync=adapter``: the adapter alone (``adapter_tensors``, under FSDP only
   its tensors are gathered) is saved and handed over as a new ``LoRARequest`` (a path) per
   update (the base weights never move).
@@ -53,7 +55,7 @@ from rlvr.config import RolloutConfig
 from rlvr.learner import distributed
 from rlvr.learner.policy import DTYPES, adapter_tensors, engine_tensors
 from rlvr.rollout.base import Rollouts, SamplingSpec
-from rlvr.rollout.weight_buckets import fetch_buckets, stream_buckets
+from rlvr.rollout.weight_buckets import fetch_buckets, stream_tensors
 
 SHARED_MEMORY = Path("/dev/shm")
 
@@ -197,9 +199,10 @@ class VLLMEngine:
         self.llm.reset_prefix_cache()
 
     def load_in_process(self, policy: nn.Module) -> None:
-        """Hand ``policy``'s tensors, bucket by bucket, to the worker in this process."""
-        tensors = stream_buckets(engine_tensors(policy, self.dtype), self.cfg.sync_bucket_bytes)
-        self.llm.collective_rpc("rlvr_load_tensors", args=(tensors,))
+        """Hand ``policy``'s tensors to the worker in this process, each fetched (cast, under
+        FSDP gathered) when the worker's loader asks for it."""
+        self.llm.collective_rpc("rlvr_load_tensors",
+                                args=(stream_tensors(engine_tensors(policy, self.dtype)),))
 
     def load_through_files(self, policy: nn.Module) -> None:
         """Write ``policy``'s tensors into one safetensors file per bucket, have every worker

@@ -1,10 +1,12 @@
 """The learner's weights cut into buckets for the inference engine's loader.
 
 A bucket is a run of consecutive tensors (checkpoint order) whose sizes in the engine's dtype
-sum to at most ``bucket_bytes``; a tensor larger than that is a bucket of its own. Tensors are
-fetched (FSDP shards cast, then gathered; a plain tensor cast on its device) one bucket at a
-time, when the loader reaches that bucket, and every reference is dropped as the tensor is
-handed over, so what the learner side holds beyond its own weights is at most one bucket.
+sum to at most ``bucket_bytes``; a tensor larger than that is a bucket of its own. Behind vLLM's
+multiprocess executor a bucket is one file (``fetch_buckets``: fetched, FSDP shards cast and
+gathered, when the writer reaches it). In process the loader pulls tensors one at a time
+(``stream_tensors``): each is fetched when the loader asks for it and handed over with no other
+reference kept, so what the learner side holds beyond its own weights is one tensor, within
+one bucket; vLLM's loader adds its own per-layer buffers on top (results/weight_sync.md).
 """
 
 from __future__ import annotations
@@ -38,11 +40,8 @@ def fetch_buckets(tensors: list[EngineTensor], bucket_bytes: int
         yield [(item.name, item.fetch()) for item in bucket]
 
 
-def stream_buckets(tensors: list[EngineTensor], bucket_bytes: int
-                   ) -> Iterator[tuple[str, Tensor]]:
-    """``fetch_buckets`` one ``(name, tensor)`` at a time; the consumer holds the only
-    reference to a tensor once it is handed over."""
-    for bucket in fetch_buckets(tensors, bucket_bytes):
-        bucket.reverse()
-        while bucket:
-            yield bucket.pop()
+def stream_tensors(tensors: list[EngineTensor]) -> Iterator[tuple[str, Tensor]]:
+    """``(name, tensor)`` pairs, each fetched when the consumer asks for it (a collective under
+    FSDP: every rank consumes the whole iterator); the consumer holds the only reference."""
+    for item in tensors:
+        yield item.name, item.fetch()

@@ -1,5 +1,6 @@
 """The learner's weights for the engine: checkpoint names, a tied lm_head once, the engine's
-dtype, buckets of at most ``sync_bucket_mb`` fetched only when the loader reaches them."""
+dtype, fetched only when the loader (a tensor) or the file writer (a bucket of at most
+``sync_bucket_mb``) reaches them."""
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from rlvr.config import ConfigError, RolloutConfig
 from rlvr.learner.policy import EngineTensor, engine_tensors
-from rlvr.rollout.weight_buckets import plan_buckets, stream_buckets
+from rlvr.rollout.weight_buckets import fetch_buckets, plan_buckets, stream_tensors
 
 
 def _model(tied: bool) -> torch.nn.Module:
@@ -45,14 +46,20 @@ def test_buckets_hold_at_most_the_bucket_a_larger_tensor_alone_in_order():
                                                       ["t4", "t5"]]
 
 
-def test_a_bucket_is_fetched_only_when_the_loader_reaches_it():
+def test_a_bucket_is_fetched_only_when_the_writer_reaches_it():
     fetched: list[str] = []
-    stream = stream_buckets(_items([3, 3, 3, 3], fetched), bucket_bytes=6)
+    buckets = fetch_buckets(_items([3, 3, 3, 3], fetched), bucket_bytes=6)
     assert fetched == []
-    assert next(stream)[0] == "t0" and fetched == ["t0", "t1"]
+    assert [name for name, _ in next(buckets)] == ["t0", "t1"] and fetched == ["t0", "t1"]
+    assert [name for name, _ in next(buckets)] == ["t2", "t3"] and len(fetched) == 4
+
+
+def test_in_process_a_tensor_is_fetched_when_the_loader_asks_for_it():
+    fetched: list[str] = []
+    stream = stream_tensors(_items([3, 3, 3], fetched))
+    assert fetched == []
+    assert next(stream)[0] == "t0" and fetched == ["t0"]
     assert next(stream)[0] == "t1" and fetched == ["t0", "t1"]
-    assert next(stream)[0] == "t2" and fetched == ["t0", "t1", "t2", "t3"]
-    assert [name for name, _ in stream] == ["t3"]
 
 
 def test_sync_bucket_mb_must_be_positive():
