@@ -313,10 +313,10 @@ class RolloutConfig:
     wrong and sample more prompts until ``prompts_per_step`` groups are kept or
     ``max_filter_rounds`` rounds ran (then train on what was kept).
 
-    ``sync_bucket_mb``: the weight sync hands the learner's tensors to vLLM in buckets of at
-    most this many MiB in the engine's dtype (a larger tensor alone): under FSDP the most any
-    rank gathers at once, and behind vLLM's multiprocess executor the size of one weight file
-    (rlvr/rollout/weight_buckets.py).
+    ``sync_bucket_mb``: the weight sync's unit, in MiB of the engine's dtype (a larger tensor is
+    a bucket alone): behind vLLM's multiprocess executor one weight file; in process the
+    learner's tensors go to vLLM's loader one at a time as it asks, so the bucket bounds what a
+    rank holds (under FSDP: gathers) beyond its own weights (rlvr/rollout/weight_buckets.py).
     """
 
     engine: str = "vllm"
