@@ -61,6 +61,7 @@ bench: install  ## the speed and memory benchmarks (tables printed and written t
 	$(TEST_ENV) $(PY) benchmarks/step_time.py
 	$(TEST_ENV) $(PY) benchmarks/logprob_memory.py
 	$(TEST_ENV) $(PY) benchmarks/verifier_throughput.py
+	$(TEST_ENV) $(PY) benchmarks/weight_sync.py
 
 clean:  ## remove runs and caches (keeps $(VENV))
 	rm -rf runs outputs multirun .pytest_cache .ruff_cache

@@ -179,7 +179,7 @@ def _build(run: RunConfig, resolved_config: dict[str, Any], engine: RolloutEngin
 
     started = time.perf_counter()
     device = resolve_device(run.device)
-    owns_process_group = distributed.init_from_env(device)
+    owns_process_group = distributed.init_from_env(device, run.distributed.timeout_s)
     world = distributed.world_size()
     check_data_parallel(run, world)
     if world == 1 and run.learner.strategy == "fsdp":

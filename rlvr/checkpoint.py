@@ -2,8 +2,13 @@
 
 ``<run_dir>/checkpoints/step_000010/`` holds
 
-- ``policy/``: the model (full fine-tune: ``save_pretrained`` weights and tokenizer, loadable by
+- ``policy/``: the model (full fine-tune: Hugging Face weights and tokenizer, loadable by
   ``python -m rlvr.evaluate model.path=...``) or the LoRA adapter;
+- under FSDP with a full fine-tune, ``model-shards/``: the weights as
+  ``torch.distributed.checkpoint`` writes them, each rank its own shard, which a resume on the
+  same world size reads back into the shards (``policy/`` is then an export for evaluation:
+  streamed by rank 0 one file of at most ``EXPORT_SHARD_BYTES`` at a time, so no rank ever holds
+  the whole model; a LoRA checkpoint gathers the adapter's tensors only);
 - ``trainer-rank<r>.pt``: optimiser (sharded under FSDP, one file per rank) and scheduler
   states, and the Python and torch RNG states;
 - ``state.json``: the step, the run's identity (rlvr/run_dir.py), the parameter schedules' states
@@ -40,13 +45,16 @@ from torch import nn
 from rlvr.digests import manifest_problem, write_manifest
 from rlvr.learner import distributed
 from rlvr.learner.learner import Learner
-from rlvr.learner.policy import is_lora
+from rlvr.learner.policy import adapter_tensors, engine_tensors, is_lora
+from rlvr.rollout.weight_buckets import fetch_buckets, plan_buckets
 
 log = logging.getLogger(__name__)
 
 _PREFIX = "step_"
 _STATE = "state.json"
 _DIGESTS = "digests.json"
+_SHARDS = "model-shards"
+EXPORT_SHARD_BYTES = 2 << 30
 CORRUPT_PREFIX = "corrupt-"
 SUPERSEDED = "superseded"
 
@@ -211,20 +219,64 @@ def _write_staging(staging: Path, step: int, policy: nn.Module, tokenizer, learn
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
     distributed.barrier()
-    # under FSDP every rank takes part in gathering the weights; rank 0 writes them
-    weights = dict(distributed.full_state_items(policy)) if distributed.world_size() > 1 \
-        else None
     with _writing(staging / "policy"):
-        if writer:
-            policy.save_pretrained(staging / "policy", state_dict=weights)
-            if not is_lora(policy):
-                tokenizer.save_pretrained(staging / "policy")
+        _write_policy(staging, policy, tokenizer, writer)
     save_trainer_state(staging / f"trainer-rank{distributed.rank()}.pt", learner)
     distributed.barrier()
     if writer:
         with _writing(staging):
             (staging / _STATE).write_text(json.dumps({"step": step, **state}, indent=2))
             write_manifest(staging, _DIGESTS)
+
+
+def _write_policy(staging: Path, policy: nn.Module, tokenizer, writer: bool) -> None:
+    """``policy/`` (and under FSDP with a full fine-tune ``model-shards/``); every rank calls
+    it (the gathers are collectives), ``writer`` writes the files of ``policy/``."""
+    sharded = distributed.world_size() > 1
+    if is_lora(policy):
+        adapter = adapter_tensors(policy) if sharded else None
+        if writer:
+            policy.save_pretrained(staging / "policy", state_dict=adapter)
+        return
+    if not sharded:
+        policy.save_pretrained(staging / "policy")
+    else:
+        from torch.distributed import checkpoint as dcp
+        from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+        dcp.save({"model": get_model_state_dict(policy)}, checkpoint_id=staging / _SHARDS)
+        export_streamed(policy, staging / "policy", writer)
+    if writer:
+        tokenizer.save_pretrained(staging / "policy")
+
+
+def export_streamed(policy: nn.Module, directory: Path, writer: bool) -> None:
+    """A Hugging Face directory of ``policy``'s whole weights (their own dtype, a tied lm_head
+    once), written by ``writer`` one safetensors file of at most ``EXPORT_SHARD_BYTES`` at a
+    time (a larger tensor alone), with ``model.safetensors.index.json`` and the config. Under
+    FSDP every rank takes part in gathering each file's tensors and holds one file's worth at
+    most."""
+    from safetensors.torch import save_file
+
+    tensors = engine_tensors(policy)
+    count = len(plan_buckets(tensors, EXPORT_SHARD_BYTES))
+    weight_map: dict[str, str] = {}
+    if writer:
+        directory.mkdir(parents=True, exist_ok=True)
+        policy.config.save_pretrained(directory)
+        if getattr(policy, "generation_config", None) is not None:
+            policy.generation_config.save_pretrained(directory)
+    for index, bucket in enumerate(fetch_buckets(tensors, EXPORT_SHARD_BYTES), start=1):
+        if not writer:
+            continue
+        name = f"model-{index:05d}-of-{count:05d}.safetensors"
+        save_file({key: value.detach().cpu().contiguous() for key, value in bucket},
+                  str(directory / name), metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys((key for key, _ in bucket), name))
+    if writer:
+        total = sum(t.nbytes for t in tensors)
+        (directory / "model.safetensors.index.json").write_text(json.dumps(
+            {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
 
 
 def _adapter_state(policy: nn.Module, policy_dir: Path) -> dict[str, torch.Tensor]:
@@ -243,16 +295,17 @@ def _adapter_state(policy: nn.Module, policy_dir: Path) -> dict[str, torch.Tenso
     return state
 
 
-def _load_policy_weights(policy: nn.Module, policy_dir: Path) -> None:
+def _load_policy_weights(policy: nn.Module, path: Path) -> None:
+    policy_dir = path / "policy"
     if is_lora(policy):
         distributed.load_full_state(policy, _adapter_state(policy, policy_dir))
+        return
+    if distributed.world_size() > 1:
+        _load_shards(policy, path / _SHARDS)
         return
     state: dict[str, torch.Tensor] = {}
     for shard in sorted(policy_dir.glob("*.safetensors")):
         state.update(load_file(shard))
-    if distributed.world_size() > 1:
-        distributed.load_full_state(policy, state)
-        return
     missing, unexpected = policy.load_state_dict(state, strict=False)
     tied = set(getattr(policy, "_tied_weights_keys", None) or ())
     if unexpected or set(missing) - tied:
@@ -260,10 +313,24 @@ def _load_policy_weights(policy: nn.Module, policy_dir: Path) -> None:
                            f"missing {sorted(set(missing) - tied)}, unexpected {unexpected}")
 
 
+def _load_shards(policy: nn.Module, shards: Path) -> None:
+    """Each rank reads its own shard of the weights ``torch.distributed.checkpoint`` wrote (a
+    checkpoint of the same world size)."""
+    from torch.distributed import checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
+
+    if not shards.is_dir():
+        raise CheckpointError(f"{shards.parent} holds no sharded weights ({_SHARDS}/): it was "
+                              f"written by a single process; resume it with one process")
+    state = {"model": get_model_state_dict(policy)}
+    dcp.load(state, checkpoint_id=shards)
+    set_model_state_dict(policy, state["model"])
+
+
 def load_checkpoint(path: Path, policy: nn.Module, learner: Learner) -> dict[str, Any]:
     """Restore policy, optimiser, scheduler and RNG states of a verified checkpoint
     (``verify_checkpoint``); returns ``state.json``."""
-    _load_policy_weights(policy, path / "policy")
+    _load_policy_weights(policy, path)
     trainer = torch.load(path / f"trainer-rank{distributed.rank()}.pt", weights_only=False)
     learner.optimizer.load_state_dict(trainer["optimizer"])
     learner.scheduler.load_state_dict(trainer["scheduler"])

@@ -35,6 +35,7 @@ RESUMABLE_KEYS = (
     "output_dir", "resume", "device", "experiment_name", "logger",
     "eval.every_n_steps", "eval.at_start", "eval.at_end", "eval.dir", "data.dir",
     "model.cache_dir", "checkpoint_every", "keep_checkpoints", "logprob_gain_every", "plan",
+    "rollout.sync_bucket_mb", "distributed",
 )
 # Keys a run directory's path names already (experiment, algorithm, seed), or that extend a
 # run rather than make another (total_steps; rlvr/run_dir.py says when it is part of the run).
@@ -273,7 +274,13 @@ class EvalConfig:
 
 @dataclass
 class RolloutConfig:
-    """Sampling of G rollouts per prompt and the engine that does it."""
+    """Sampling of G rollouts per prompt and the engine that does it.
+
+    ``sync_bucket_mb``: the weight sync's unit, in MiB of the engine's dtype (a larger tensor is
+    a bucket alone): behind vLLM's multiprocess executor one weight file; in process the
+    learner's tensors go to vLLM's loader one at a time as it asks, so the bucket bounds what a
+    rank holds (under FSDP: gathers) beyond its own weights (rlvr/rollout/weight_buckets.py).
+    """
 
     engine: str = "vllm"
     n: int = 8
@@ -288,6 +295,11 @@ class RolloutConfig:
     enforce_eager: bool = True
     lora_sync: str = "adapter"
     tis_cap: float | None = None
+    sync_bucket_mb: int = 512
+
+    @property
+    def sync_bucket_bytes(self) -> int:
+        return self.sync_bucket_mb << 20
 
     def validate(self) -> None:
         _one_of(self.engine, ("vllm", "hf"), "rollout.engine")
@@ -303,6 +315,8 @@ class RolloutConfig:
         _one_of(self.lora_sync, ("adapter", "merged"), "rollout.lora_sync")
         if self.tis_cap is not None:
             _require(self.tis_cap >= 1, "rollout.tis_cap", "must be >= 1", self.tis_cap)
+        _require(self.sync_bucket_mb >= 1, "rollout.sync_bucket_mb", "must be >= 1 (MiB)",
+                 self.sync_bucket_mb)
 
 
 @dataclass
@@ -411,6 +425,26 @@ class PlanConfig:
 
 
 @dataclass
+class DistributedConfig:
+    """The torchrun process group (rlvr/learner/distributed.py).
+
+    ``timeout_s``: how long a rank waits in a collective before the group fails with an error
+    naming this key. The default covers the longest wait of a run, rank 0 evaluating
+    ``eval=math5`` at start while the other ranks wait: about 6,900 samples of up to 4,096
+    tokens, 15-25 minutes on one GPU (28 M tokens at most; at 20,000 decoded tokens/s, the
+    order of vLLM on one GPU for a 4B model, 1,410 s = 23.5 minutes); twice the upper end
+    (50 minutes) rounded up to the hour: 3,600 s (NCCL's default is 600 s, gloo's 1,800 s).
+    A checkpoint save at Qwen3-4B (45 GiB written and hashed, about 2-3 minutes) is far below.
+    """
+
+    timeout_s: float = 3600.0
+
+    def validate(self) -> None:
+        _require(self.timeout_s > 0, "distributed.timeout_s", "must be > 0 (seconds)",
+                 self.timeout_s)
+
+
+@dataclass
 class RunConfig:
     """The whole run. ``prompts_per_step`` prompts x ``rollout.n`` rollouts per step;
     ``total_steps=0`` only evaluates the starting policy."""
@@ -423,6 +457,7 @@ class RunConfig:
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     plan: PlanConfig = field(default_factory=PlanConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
     experiment_name: str = "default"
     seed: int = 0
     total_steps: int = 100
@@ -452,7 +487,7 @@ class RunConfig:
                  f"must divide prompts_per_step x rollout.n = {rollouts}",
                  self.learner.mini_batches)
         for part in (self.model, self.algorithm, self.data, self.eval, self.rollout,
-                     self.learner, self.logger, self.plan):
+                     self.learner, self.logger, self.plan, self.distributed):
             part.validate()
 
 

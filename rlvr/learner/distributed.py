@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import torch
@@ -31,6 +33,10 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 T = TypeVar("T")
+
+# rlvr.config.DistributedConfig.timeout_s's default; the timeout of the group this process joined
+DEFAULT_TIMEOUT_S = 3600.0
+_timeout_s = DEFAULT_TIMEOUT_S
 
 
 def world_size() -> int:
@@ -47,16 +53,46 @@ def launched_as_rank0() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def init_from_env(device: torch.device) -> bool:
+def init_from_env(device: torch.device, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
     """Join the process group that ``torchrun`` describes (no-op for a single process, or when
-    the group is joined already); returns whether this call joined it (so the caller leaves it:
+    the group is joined already); a collective that waits longer than ``timeout_s`` fails
+    (``distributed.timeout_s``). Returns whether this call joined it (so the caller leaves it:
     ``shutdown``)."""
+    global _timeout_s
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        _timeout_s = timeout_s
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                timeout=timedelta(seconds=timeout_s))
         if device.type == "cuda":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         return True
     return False
+
+
+class CollectiveTimeout(RuntimeError):
+    """A collective waited longer than the process group's timeout; the message names
+    ``distributed.timeout_s``."""
+
+
+def _is_timeout(err: BaseException) -> bool:
+    """Whether a collective's error is its timeout (gloo: "Timed out waiting ...", NCCL's
+    watchdog: "... timeout ...")."""
+    text = str(err).lower()
+    return "timed out" in text or "timeout" in text
+
+
+@contextmanager
+def _named_timeout(what: str) -> Iterator[None]:
+    """Re-raise a collective's timeout as ``CollectiveTimeout`` naming the key that sets it."""
+    try:
+        yield
+    except RuntimeError as err:
+        if not _is_timeout(err):
+            raise
+        raise CollectiveTimeout(
+            f"{what} on rank {rank()} waited longer than distributed.timeout_s={_timeout_s:g} s "
+            f"for another rank; raise distributed.timeout_s if a rank legitimately works that "
+            f"long (evaluation, checkpointing) while the others wait") from err
 
 
 def shard(policy: nn.Module, compute_dtype: torch.dtype = torch.float32) -> nn.Module:
@@ -82,13 +118,15 @@ def shutdown(wait_for_others: bool = True) -> None:
     may never reach the barrier) leaves at once. No-op for a single process."""
     if dist.is_available() and dist.is_initialized():
         if wait_for_others:
-            dist.barrier()
+            with _named_timeout("the barrier before leaving the process group"):
+                dist.barrier()
         dist.destroy_process_group()
 
 
 def barrier() -> None:
     if world_size() > 1:
-        dist.barrier()
+        with _named_timeout("a barrier"):
+            dist.barrier()
 
 
 def _comm_device() -> torch.device:
@@ -101,8 +139,9 @@ def all_reduce(value: float, op: str = "sum") -> float:
     if world_size() == 1:
         return value
     tensor = torch.tensor([value], dtype=torch.float64, device=_comm_device())
-    dist.all_reduce(tensor, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
-    return float(tensor.item())
+    with _named_timeout("an all-reduce"):
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
+        return float(tensor.item())
 
 
 def token_mean(values: Tensor, mask: Tensor) -> float:
@@ -125,13 +164,15 @@ def gather_rows(tensor: Tensor) -> Tensor:
     device = _comm_device()
     shape = torch.tensor(tensor.shape, dtype=torch.long, device=device)
     shapes = [torch.empty_like(shape) for _ in range(world_size())]
-    dist.all_gather(shapes, shape)
-    sizes = torch.stack(shapes).cpu()
+    with _named_timeout("an all-gather"):
+        dist.all_gather(shapes, shape)
+        sizes = torch.stack(shapes).cpu()
     widest = sizes.max(0).values.tolist()
     padded = torch.zeros(widest, dtype=tensor.dtype, device=device)
     padded[tuple(slice(0, n) for n in tensor.shape)] = tensor.to(device)
     parts = [torch.empty_like(padded) for _ in range(world_size())]
-    dist.all_gather(parts, padded)
+    with _named_timeout("an all-gather"):
+        dist.all_gather(parts, padded)
     return torch.cat([part[: int(n[0])] for part, n in zip(parts, sizes, strict=True)]).cpu()
 
 
@@ -140,7 +181,8 @@ def from_rank0(value: T) -> T:
     if world_size() == 1:
         return value
     holder: list[Any] = [value]
-    dist.broadcast_object_list(holder, src=0, device=_comm_device())
+    with _named_timeout("a broadcast from rank 0"):
+        dist.broadcast_object_list(holder, src=0, device=_comm_device())
     return holder[0]
 
 

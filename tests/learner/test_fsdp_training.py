@@ -16,6 +16,26 @@ WORKER = Path(__file__).with_name("fsdp_train.py")
 REPO = Path(__file__).resolve().parents[2]
 TOLERANCE = 1e-5
 PER_RANK = ("time/", "throughput/")
+GRAD_NORMS = ("optim/grad_norm", "optim/grad_norm_max")
+FLOAT32_ROUNDOFF = 2.0 ** -24
+
+
+def grad_norm_tolerance(model_dir: Path) -> float:
+    """Relative tolerance of a float32 gradient norm whose terms are summed in another order
+    (2 ranks: per-rank partial sums, then FSDP's reduce-scatter; 1 process: one running sum).
+
+    The norm sums the squares of the model's P gradient entries, each itself a sum over the
+    mini-batch's tokens; rounding errors of a reordered float32 sum of n terms grow like
+    sqrt(n) u (u = 2^-24, errors of random sign), so with n = P the two results differ by about
+    sqrt(P) u: 4.2e-5 for the tiny model's 0.50 M parameters; twice that (8.4e-5) is the
+    tolerance. That the gap is rounding is tested in float64 (test_fsdp.py: 1e-12 there,
+    measured 1e-16); on an AVX-512 machine the gap of ``fsdp_off_policy_uneven_mini_batches``
+    was 2.3e-5.
+    """
+    from safetensors.torch import load_file
+
+    params = sum(t.numel() for t in load_file(model_dir / "model.safetensors").values())
+    return 2 * math.sqrt(params) * FLOAT32_ROUNDOFF
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -44,7 +64,7 @@ def _records(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def _assert_same_run(single: Path, sharded: Path) -> None:
+def _assert_same_run(single: Path, sharded: Path, grad_norm_rtol: float = TOLERANCE) -> None:
     one, two = _records(single), _records(sharded)
     assert [r["step"] for r in two] == [r["step"] for r in one]
     for a, b in zip(one, two, strict=True):
@@ -55,7 +75,8 @@ def _assert_same_run(single: Path, sharded: Path) -> None:
             if isinstance(value, float) and math.isnan(value):
                 assert math.isnan(b[key]), f"step {a['step']} {key}: {b[key]} vs NaN"
                 continue
-            assert abs(b[key] - value) <= TOLERANCE * max(1.0, abs(value)), \
+            tolerance = grad_norm_rtol if key in GRAD_NORMS else TOLERANCE
+            assert abs(b[key] - value) <= tolerance * max(1.0, abs(value)), \
                 f"step {a['step']} {key}: 2 ranks {b[key]} vs 1 process {value}"
     w1, w2 = torch.load(single / "weights.pt"), torch.load(sharded / "weights.pt")
     assert w1.keys() == w2.keys()
@@ -107,7 +128,7 @@ def test_two_rank_run_matches_one_process(tmp_path, tiny_model_dir, case):
     overrides = CASES[case]
     _single(tmp_path / "single", tiny_model_dir, *overrides)
     _sharded(tmp_path / "fsdp", tiny_model_dir, *overrides)
-    _assert_same_run(tmp_path / "single", tmp_path / "fsdp")
+    _assert_same_run(tmp_path / "single", tmp_path / "fsdp", grad_norm_tolerance(tiny_model_dir))
     records = _records(tmp_path / "fsdp")
     if case == "fsdp_kl_reference":
         assert records[-1]["loss/kl_ref"] > 1e-6, "the policy never left its reference"
@@ -134,4 +155,4 @@ def test_fsdp_checkpoint_kill_and_resume_matches_one_uninterrupted_process(tmp_p
     assert [r["step"] for r in _records(tmp_path / "fsdp")] == [1, 2]
     assert (tmp_path / "fsdp" / "checkpoints" / "step_000002" / "state.json").exists()
     _sharded(tmp_path / "fsdp", tiny_model_dir, *overrides, "resume=auto")
-    _assert_same_run(tmp_path / "single", tmp_path / "fsdp")
+    _assert_same_run(tmp_path / "single", tmp_path / "fsdp", grad_norm_tolerance(tiny_model_dir))

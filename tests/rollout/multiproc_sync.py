@@ -28,6 +28,7 @@ def main(model_dir: str, tensor_parallel_size: int) -> None:
     engine = VLLMEngine(model_dir, RolloutConfig(tensor_parallel_size=tensor_parallel_size),
                         dtype="float32", max_model_len=160, seed=0)
     _check_sync(engine, policy, AutoTokenizer.from_pretrained(model_dir))
+    engine.close()
     print(f"weight sync through the multiprocess executor (tp={tensor_parallel_size}) matches")
 
 

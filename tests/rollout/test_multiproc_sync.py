@@ -20,6 +20,7 @@ def _run(model_dir: Path, tensor_parallel_size: int, **env: str) -> None:
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"(tp={tensor_parallel_size}) matches" in result.stdout
+    assert "terminate called" not in result.stderr, "the process aborted at exit"
 
 
 @pytest.mark.slow

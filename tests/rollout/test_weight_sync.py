@@ -86,11 +86,20 @@ def tokenizer(tiny_model_dir):
 
 
 def test_vllm_full_weight_sync(tiny_model_dir, tokenizer, monkeypatch):
+    """In process (the default): tensors in 1 MiB buckets (the 2 MiB float32 model in several),
+    no file written."""
+    from rlvr.rollout import vllm_engine
     from rlvr.rollout.vllm_engine import VLLMEngine
 
     policy = load_policy(str(tiny_model_dir), "float32", LoraConfig(), torch.device("cpu"))
-    engine = VLLMEngine(str(tiny_model_dir), RolloutConfig(), dtype="float32", max_model_len=160,
-                        seed=0)
+    engine = VLLMEngine(str(tiny_model_dir), RolloutConfig(sync_bucket_mb=1), dtype="float32",
+                        max_model_len=160, seed=0)
+    assert engine.in_process
+
+    def no_files(*args):
+        raise AssertionError("the in-process sync wrote weight files")
+
+    monkeypatch.setattr(vllm_engine, "write_weight_files", no_files)
     _check_sync(engine, policy, tokenizer)
     assert _lm_head_refreshes(engine, monkeypatch) == 0, "untied: vLLM's reload processes it"
     rollouts = engine.generate([_sequences(tokenizer, 2)[0][0]],
