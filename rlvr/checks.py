@@ -11,6 +11,7 @@ and ``validate`` (composed config -> checked ``RunConfig``).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -52,6 +53,7 @@ def check_run(run: RunConfig) -> None:
         raise ConfigError(f"data.arith.levels must be a non-empty list of levels in "
                           f"{list(LEVELS)}, got {levels!r}")
     check_algorithm(run)
+    check_data_parallel(run, int(os.environ.get("WORLD_SIZE", "1")))
     check_resume(run.resume)
     check_group_size(run)
     check_data_dirs(run)
@@ -126,11 +128,19 @@ def check_data_dirs(run: RunConfig) -> None:
 
 
 def check_data_parallel(run: RunConfig, world: int) -> None:
-    """Under torchrun (``world`` > 1 processes): FSDP learner, one vLLM engine per rank, prompts
-    split evenly. A single process with ``learner.strategy=fsdp`` is only warned about (by the
-    caller)."""
+    """Under torchrun (``world`` > 1 processes; ``check_run`` reads ``WORLD_SIZE``, so this
+    fails before any model loads): FSDP learner, one vLLM engine per rank without tensor
+    parallelism, prompts split evenly. A single process with ``learner.strategy=fsdp`` is only
+    warned about (by the caller)."""
     if world == 1:
         return
+    tp = run.rollout.tensor_parallel_size
+    if tp > 1:
+        raise ConfigError(f"rollout.tensor_parallel_size={tp} cannot run under torchrun ({world} "
+                          f"processes): each rank's colocated vLLM engine samples its own "
+                          f"prompts, and vLLM's tensor parallelism needs the same prompts on "
+                          f"every rank of its group; use rollout.tensor_parallel_size=1 (one "
+                          f"engine per GPU), or tensor parallelism in a single process")
     if run.learner.strategy != "fsdp":
         raise ConfigError(f"{world} processes need learner.strategy=fsdp, got "
                           f"{run.learner.strategy!r}")

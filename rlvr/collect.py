@@ -41,24 +41,6 @@ from rlvr.seeding import stream_seed
 Timer = Callable[[str], AbstractContextManager[Any]]
 
 
-def data_parallel_rows(num_groups: int, n: int) -> list[int] | None:
-    """Global row ids of this rank's ``num_groups`` groups of ``n`` rollouts in the step's batch
-    over all ranks (None for a single process).
-
-    The ranks' groups are interleaved as a single process drawing the same prompts would hold
-    them: group k of rank r is global group sum_s min(c_s, k) + #{s < r : c_s > k}, c_s the
-    group count of rank s; with equal counts that is k * world + r."""
-    if distributed.world_size() == 1:
-        return None
-    counts = distributed.gather_rows(torch.tensor([num_groups])).tolist()
-    rank = distributed.rank()
-    rows = []
-    for k in range(num_groups):
-        group = sum(min(c, k) for c in counts) + sum(c > k for c in counts[:rank])
-        rows += range(group * n, group * n + n)
-    return rows
-
-
 class RolloutCollector:
     """Draws, samples, verifies, shapes and filters each step's groups (module docstring)."""
 
@@ -80,11 +62,14 @@ class RolloutCollector:
         return self.stream.take(size)
 
     def sampling(self, step: int, round_: int) -> SamplingSpec:
-        """How (step, round) samples; its seed depends only on the run seed, step and round."""
+        """How (step, round) samples on this rank; prompt k of the round (over all ranks) gets
+        the seed s(draw P) + k, a function of the run seed, step, round and k only: this rank,
+        holding prompts rank, rank + world, ..., samples them with the seeds one process does."""
         rollout, draw = self.run.rollout, step * self.rounds + round_
+        base = stream_seed(self.run.seed, draw * self.run.prompts_per_step)
         return SamplingSpec(n=rollout.n, temperature=rollout.temperature, top_p=rollout.top_p,
-                            max_new_tokens=rollout.max_new_tokens,
-                            seed=stream_seed(self.run.seed, draw * self.run.prompts_per_step))
+                            max_new_tokens=rollout.max_new_tokens, seed=base + self.rank,
+                            seed_stride=self.world)
 
     def _score(self, index: list[int], rollouts: Rollouts, params: dict[str, Any]
                ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
@@ -97,11 +82,27 @@ class RolloutCollector:
                                 self.run.rollout.max_new_tokens, params)
         return answers, correct, rewards
 
+    def _informative_positions(self, keep: torch.Tensor) -> list[int]:
+        """The positions in the round's draw (over all ranks, ascending) of the groups the
+        filter keeps; this rank's group j sits at position rank + j * world."""
+        if self.world == 1:
+            return keep.nonzero().flatten().tolist()
+        flags = distributed.gather_rows(keep.to(torch.long)).tolist()
+        per_rank = len(flags) // self.world
+        return sorted(r + j * self.world for r in range(self.world) for j in range(per_rank)
+                      if flags[r * per_rank + j])
+
     def collect(self, step: int, params: dict[str, Any], timer: Timer) -> StepBatch:
         """Step ``step``'s kept groups with their advantages under the flat algorithm
-        ``params`` (this step's scheduled values included)."""
-        n, filtering = self.run.rollout.n, self.filter is not None
-        target = len(range(self.rank, self.run.prompts_per_step, self.world))
+        ``params`` (this step's scheduled values included).
+
+        The groups kept are decided over all ranks, as one process decides them: the first
+        ``prompts_per_step`` the filter passes in (round, position) order. So a rank may keep
+        fewer groups than another, or none; ``global_rows`` places each rank's rows where one
+        process holds them."""
+        size, n, filtering = self.run.prompts_per_step, self.run.rollout.n, self.filter is not None
+        kept_positions: list[tuple[int, int]] = []
+        mine: list[tuple[int, int]] = []
         index: list[int] = []
         kept: list[Rollouts] = []
         answers: list[str] = []
@@ -117,7 +118,12 @@ class RolloutCollector:
                 round_answers, round_correct, round_rewards = self._score(drawn, rollouts, params)
             keep = GROUP_FILTERS.lookup(self.filter).fn(round_correct) if filtering else \
                 torch.ones(len(drawn), dtype=torch.bool)
-            for g in keep.nonzero().flatten().tolist()[:max(0, target - len(index))]:
+            for position in self._informative_positions(keep)[:size - len(kept_positions)]:
+                kept_positions.append((round_, position))
+                if position % self.world != self.rank:
+                    continue
+                g = position // self.world
+                mine.append((round_, position))
                 index.append(drawn[g])
                 kept.append(Rollouts(*(x[g * n:(g + 1) * n] for x in (
                     rollouts.response_ids, rollouts.logprobs, rollouts.texts,
@@ -126,7 +132,7 @@ class RolloutCollector:
                 correct.append(round_correct[g])
                 rewards.append(round_rewards[g])
             dropped += int((~keep).sum())
-            if distributed.all_reduce(float(len(index) < target), op="max") == 0:
+            if len(kept_positions) == size:
                 break
         correct_t = torch.stack(correct) if correct else torch.zeros(0, n)
         rewards_t = torch.stack(rewards) if rewards else torch.zeros(0, n)
@@ -148,5 +154,6 @@ class RolloutCollector:
             answers=answers, truncated=[t for part in kept for t in part.truncated],
             correct=correct_t, rewards=rewards_t, advantages=advantages.flatten(),
             response_mask=mask, sampler_logprobs=sampler,
-            global_rows=data_parallel_rows(len(index), n),
+            global_rows=None if self.world == 1 else [
+                kept_positions.index(group) * n + j for group in mine for j in range(n)],
             shaped=bool(self.run.algorithm.reward_shaping), metrics=metrics)

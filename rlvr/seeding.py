@@ -9,6 +9,9 @@ counter that the checkpoint restores (a step, an epoch, a scheduler position):
   of a run, so different run seeds never share a stream.
 - ``eval_seed(seed, step) = seed + 7919 * step`` for the evaluation at ``step`` (7919 is the
   1000th prime); ``python -m rlvr.evaluate`` evaluates as step 0, i.e. with the run seed itself.
+- ``selection_seed(seed, step, epoch, mini_batch)`` for a policy loss's random token selection
+  (Clip-Cov) of one mini-batch: ``stream_seed(seed, 2**20 + 4096 step + 64 epoch + mini_batch)``,
+  apart from the shuffles' counters, the same on every rank whatever each rank holds.
 
 Changing either formula changes every committed result.
 """
@@ -22,6 +25,12 @@ _EVAL_STEP_STRIDE = 7919
 def stream_seed(seed: int, counter: int) -> int:
     """The seed of a resumable stream: ``seed * 1_000_003 + counter``."""
     return seed * _SEED_STRIDE + counter
+
+
+def selection_seed(seed: int, step: int, epoch: int, mini_batch: int) -> int:
+    """The seed of the token selection of (optimiser step ``step``, ``epoch``, ``mini_batch``)
+    (module docstring); epochs < 64 and mini-batches < 64 keep the counters apart."""
+    return stream_seed(seed, 2**20 + 4096 * step + 64 * epoch + mini_batch)
 
 
 def eval_seed(seed: int, step: int) -> int:

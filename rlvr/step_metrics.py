@@ -55,9 +55,11 @@ def step_metrics(batch: StepBatch, token_weights: bool) -> dict[str, float]:
         metrics.update({f"weights/{k}": v for k, v in diagnostics.token_weight_stats(
             gather(batch.token_weights), gather(mask),
             gather(batch.rollout_advantages())).items()})
-    lengths = torch.tensor([len(r) for r in batch.response_ids])
+    # explicit dtypes: a rank that kept no group gathers empty tensors of the others' dtype
+    lengths = torch.tensor([len(r) for r in batch.response_ids], dtype=torch.long)
+    truncated = torch.tensor(batch.truncated, dtype=torch.bool)
     metrics.update({f"response/{k}": v for k, v in diagnostics.length_stats(
-        gather(lengths), gather(torch.tensor(batch.truncated))).items()})
+        gather(lengths), gather(truncated)).items()})
     if batch.shaped:
         metrics["adv/shaped_reward_mean"] = float(gather(batch.rewards).mean())
     return metrics

@@ -130,16 +130,16 @@ class Trainer:
         return self.run_step(step).metrics
 
     def evaluate(self, step: int) -> dict[str, float]:
-        """Evaluate on every configured benchmark (rank 0) and log the result at ``step``; every
-        rank gets the result, so the run state (eval history) is the same on all ranks."""
+        """Evaluate on every configured benchmark, each rank its share of the problems
+        (rlvr/evaluation/runner.py), and log the result at ``step``; the run state (eval
+        history) is rank 0's on every rank."""
         parts, state, run = self.parts, self.state, self.parts.run
-        metrics: dict[str, float] = {}
+        metrics = evaluate(parts.engine, parts.eval_benchmarks, step=step,
+                           out_dir=parts.run_dir / "eval",
+                           default_max_new_tokens=run.rollout.max_new_tokens,
+                           pass_ks=run.eval.pass_k, seed=eval_seed(run.seed, step))
+        metrics["time/elapsed"] = time.perf_counter() - parts.started
         if parts.rank == 0:
-            metrics = evaluate(parts.engine, parts.eval_benchmarks, step=step,
-                               out_dir=parts.run_dir / "eval",
-                               default_max_new_tokens=run.rollout.max_new_tokens,
-                               pass_ks=run.eval.pass_k, seed=eval_seed(run.seed, step))
-            metrics["time/elapsed"] = time.perf_counter() - parts.started
             parts.sink.log(step, metrics)
         metrics = distributed.from_rank0(metrics)
         state.last_eval = metrics

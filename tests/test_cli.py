@@ -102,3 +102,16 @@ def test_hydra_full_error_shows_the_traceback(tmp_path):
                             env={**os.environ, "HYDRA_FULL_ERROR": "1"})
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "learner.lr must be > 0" in result.stderr
+
+
+def test_torchrun_with_tensor_parallel_vllm_stops_before_any_model_loads(tmp_path):
+    """As a torchrun rank sees it (WORLD_SIZE, RANK set): one ``error:`` line naming the key,
+    exit status 2, no run directory (on 2 CPU ranks this configuration used to hang)."""
+    env = {**os.environ, "WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}
+    result = subprocess.run(_train_command(tmp_path, "tp", [
+        "rollout.tensor_parallel_size=2", "learner.strategy=fsdp"]), cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=300)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode == 2, lines
+    assert lines[0].startswith("error: rollout.tensor_parallel_size=2 cannot run under torchrun")
+    assert not (tmp_path / "tp" / "run").exists()

@@ -97,6 +97,18 @@ def asym_negative(p: Tensor, beta: float) -> Tensor:
     return -torch.pow(p / safe_q, beta)
 
 
+def constant_groups(r: Tensor) -> Tensor:
+    """bool [N, 1]: the groups of r [N, G] whose rewards are all exactly equal."""
+    return (r == r[..., :1]).all(dim=-1, keepdim=True)
+
+
+def _centred(r: Tensor) -> Tensor:
+    """r - mean(r) per group, [N, G], exactly 0 in a group of equal rewards (the float mean of
+    equal values need not equal them: 3 x 0.1 / 3 = 0.10000000000000002)."""
+    centred = r - r.mean(dim=-1, keepdim=True)
+    return torch.where(constant_groups(r), torch.zeros_like(centred), centred)
+
+
 def _check_grpo(params: Mapping[str, Any]) -> None:
     check_choice(params, "std_ddof", (0, 1))
     check_number(params, "eps", low=0)
@@ -108,15 +120,17 @@ def grpo(r: Tensor, std_ddof: int, eps: float) -> Tensor:
     """GRPO (Shao et al. 2024, DeepSeekMath): A_i = (r_i - mean(r)) / (std(r) + eps), r [N, G].
 
     ``std_ddof`` 0 is the population std (METHODS.md default), 1 the sample std (verl). A group
-    whose std is 0 (all rewards equal, or G = 1 with ddof 1) gets A = 0, also with eps = 0.
+    whose rewards are all equal (decided exactly, ``constant_groups``: a float std of equal
+    shaped rewards can be a rounding residue, which eps = 0 would blow up to +-1), or G = 1 with
+    ddof 1, gets A = 0.
     """
-    mean = r.mean(dim=-1, keepdim=True)
-    centred = r - mean
+    centred = _centred(r)
     if r.shape[-1] <= std_ddof:
         return torch.zeros_like(centred)
     std = r.std(dim=-1, correction=std_ddof, keepdim=True)
-    safe_std = torch.where(std > 0, std, torch.ones_like(std))
-    return torch.where(std > 0, centred / (safe_std + eps), torch.zeros_like(centred))
+    constant = constant_groups(r)
+    safe_std = torch.where(constant, torch.ones_like(std), std)
+    return torch.where(constant, torch.zeros_like(centred), centred / (safe_std + eps))
 
 
 @register(ADVANTAGE_ESTIMATORS, "reinforce", reads=("correct",))
@@ -129,8 +143,9 @@ def reinforce(r: Tensor) -> Tensor:
 @register(ADVANTAGE_ESTIMATORS, "dr_grpo", reads=("rewards",), min_group_size=2)
 def dr_grpo(r: Tensor) -> Tensor:
     """Dr.GRPO (Liu et al. 2025, "Understanding R1-Zero-Like Training"): A_i = r_i - mean(r),
-    no std normalisation; r [N, G]. Pair it with the ``seq_mean_token_sum_norm`` loss."""
-    return r - r.mean(dim=-1, keepdim=True)
+    no std normalisation; r [N, G] (exactly 0 in a group of equal rewards). Pair it with the
+    ``seq_mean_token_sum_norm`` loss."""
+    return _centred(r)
 
 
 @register(ADVANTAGE_ESTIMATORS, "rloo", reads=("rewards",), min_group_size=2)
@@ -144,7 +159,7 @@ def rloo(r: Tensor) -> Tensor:
     group_size = r.shape[-1]
     if group_size < 2:
         raise ValueError(f"rloo needs a group size G >= 2, got G = {group_size}")
-    return (r - r.mean(dim=-1, keepdim=True)) * group_size / (group_size - 1)
+    return _centred(r) * group_size / (group_size - 1)
 
 
 def _check_asym(params: Mapping[str, Any]) -> None:

@@ -169,15 +169,31 @@ def gspo(batch: StepBatch, logp: Tensor, params: Mapping[str, Any]) -> Surrogate
                              params["eps_high"]), {"ratio": ratio}
 
 
+def ppo_clipped(batch: StepBatch, logp: Tensor, params: Mapping[str, Any]) -> Tensor:
+    """[B, T] bool: the tokens whose PPO-clip term is the clipped one, -clip(ratio) A >
+    -ratio A (their gradient is already cut), ratio = exp(logp - old_logp) against the batch's
+    ``old_logprobs`` (none: on-policy, ratio 1, nothing clipped)."""
+    if batch.old_logprobs is None:
+        return torch.zeros(logp.shape, dtype=torch.bool, device=logp.device)
+    clamp = params["log_ratio_clamp"]
+    ratio = torch.exp((logp - batch.old_logprobs).clamp(-clamp, clamp))
+    adv = batch.token_advantages().to(logp.dtype)
+    clipped_ratio = ratio.clamp(1 - params["eps_low"], 1 + params["eps_high"])
+    return -clipped_ratio * adv > -ratio * adv
+
+
 def select_clip_cov(batch: StepBatch, logp: Tensor, generator: torch.Generator,
                     params: Mapping[str, Any]) -> Tensor:
     """Clip-Cov's tokens [B, T] bool: uniformly at random (``generator``), min(n, #candidates)
-    of the candidates cov_low <= Cov <= cov_high, n = max(1, floor(cov_fraction * #tokens))."""
+    of the candidates cov_low <= Cov <= cov_high that PPO did not clip already (``ppo_clipped``;
+    as the paper's code and verl do, which matters off-policy), n = max(1, floor(cov_fraction *
+    #tokens))."""
     mask = batch.response_mask
-    cov = token_covariance(logp.detach(), batch.token_advantages().detach(), mask)
+    logp = logp.detach()
+    cov = token_covariance(logp, batch.token_advantages().detach(), mask)
     selected = torch.zeros(mask.shape, dtype=torch.bool, device=mask.device)
-    candidates = ((mask > 0) & (cov >= params["cov_low"])
-                  & (cov <= params["cov_high"])).view(-1).nonzero().squeeze(-1)
+    candidates = ((mask > 0) & (cov >= params["cov_low"]) & (cov <= params["cov_high"])
+                  & ~ppo_clipped(batch, logp, params)).view(-1).nonzero().squeeze(-1)
     order = torch.randperm(len(candidates), generator=generator).to(candidates.device)
     selected.view(-1)[candidates[order[:_count(params["cov_fraction"], mask)]]] = True
     return selected
@@ -201,8 +217,9 @@ def select_kl_cov(batch: StepBatch, logp: Tensor, generator: torch.Generator,
 def clip_cov(batch: StepBatch, logp: Tensor, params: Mapping[str, Any]) -> SurrogateOutput:
     """Clip-Cov (Cui et al. 2025, arXiv 2505.22617): PPO-clip, but the tokens ``selected`` by
     ``select_clip_cov`` (a random fraction r of all tokens among those with
-    omega_low <= Cov <= omega_high) have their policy-gradient term detached (value kept, no
-    gradient). Paper: r = 2e-4, omega in [1, 5]. Returns (l, {ratio}), [B, T]."""
+    omega_low <= Cov <= omega_high that PPO did not clip) have their policy-gradient term
+    detached (value kept, no gradient). Paper: r = 2e-4, omega in [1, 5]. Returns
+    (l, {ratio}), [B, T]."""
     per_token, stats = ppo_clip(batch, logp, params)
     return torch.where(batch.selected, per_token.detach(), per_token), stats
 
@@ -226,17 +243,20 @@ def kl_cov(batch: StepBatch, logp: Tensor, params: Mapping[str, Any]) -> Surroga
 
 
 def select_tokens(name: str, batch: StepBatch, logp: Tensor, generator: torch.Generator,
-                  params: Mapping[str, Any]) -> Tensor:
+                  params: Mapping[str, Any], settings: LossConfig) -> Tensor:
     """The tokens [B, T] (bool) the policy loss ``name`` treats specially, chosen by its declared
-    selector over the WHOLE mini-batch ``batch`` (advantages, mask) from the current ``logp``
-    [B, T] (detached here); all False for a loss without a selector or a batch without tokens.
-    ``params``: the flat algorithm parameters (the loss takes its own)."""
+    selector over the WHOLE mini-batch ``batch`` (advantages, mask, old log-probs when
+    off-policy) from the current ``logp`` [B, T] (detached here); all False for a loss without a
+    selector or a batch without tokens. ``params``: the flat algorithm parameters (the loss
+    takes its own); ``settings``: the clip range (``algorithm.loss``)."""
     spec = POLICY_LOSSES.lookup(name)
     mask = batch.response_mask
     if spec.select is None or float(mask.sum()) == 0:
         return torch.zeros(mask.shape, dtype=torch.bool, device=mask.device)
-    return spec.select(batch, logp, generator,
-                       POLICY_LOSSES.resolve(name, POLICY_LOSSES.own(name, params)))
+    own = POLICY_LOSSES.resolve(name, POLICY_LOSSES.own(name, params))
+    return spec.select(batch, logp, generator, {
+        **own, "eps_low": settings.eps_low, "eps_high": settings.eps_high,
+        "log_ratio_clamp": settings.log_ratio_clamp})
 
 
 @dataclass

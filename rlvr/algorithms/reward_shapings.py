@@ -64,6 +64,15 @@ def overlong(rewards: Tensor, lengths: Tensor, max_new_tokens: int, overlong_fra
     return rewards + overlong_penalty(lengths, max_new_tokens, buffer)
 
 
+@register(REWARD_SHAPINGS, "signed")
+def signed(rewards: Tensor, lengths: Tensor, max_new_tokens: int) -> Tensor:
+    """DAPO's rule-based reward (Yu et al. 2025, arXiv 2503.14476, section 2.4): +1 for a
+    correct answer, -1 otherwise, i.e. 2 r - 1 of the binary correctness [N, G] (float64).
+    Listed before ``overlong`` (the ``dapo`` preset, as the paper and verl do), the overlong
+    penalty weighs against a correct/wrong gap of 2, not 1. Apply it first: it reads 0/1."""
+    return 2.0 * rewards - 1.0
+
+
 def shape_rewards(names: Sequence[str], correct: Tensor, lengths: Tensor, max_new_tokens: int,
                   params: Mapping[str, Any]) -> Tensor:
     """The rewards [N, G] after the shapings ``names`` in order, from the binary ``correct``

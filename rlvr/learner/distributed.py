@@ -176,6 +176,15 @@ def gather_rows(tensor: Tensor) -> Tensor:
     return torch.cat([part[: int(n[0])] for part, n in zip(parts, sizes, strict=True)]).cpu()
 
 
+def all_gather_objects(value: T) -> list[T]:
+    """Every rank's picklable ``value``, in rank order (``[value]`` for a single process)."""
+    if world_size() == 1:
+        return [value]
+    gathered: list[Any] = [None] * world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
 def from_rank0(value: T) -> T:
     """Rank 0's ``value`` on every rank (any picklable object)."""
     if world_size() == 1:

@@ -43,7 +43,7 @@ from rlvr.learner import distributed
 from rlvr.learner.batching import collate, plan_micro_batches, split_to_count
 from rlvr.learner.forward import response_logprobs
 from rlvr.learner.policy import DTYPES, ReferencePolicy, compute_precision
-from rlvr.seeding import stream_seed
+from rlvr.seeding import selection_seed, stream_seed
 
 
 class NonFiniteStepError(RuntimeError):
@@ -118,8 +118,9 @@ class Learner:
 
         Under FSDP every rank runs the same number of forward/backward passes (their collectives
         must pair up): a rank splits its micro-batches up to the largest count over ranks, and a
-        rank with fewer rows than that count (possibly none of a mini-batch) adds placeholder
-        passes over its row 0 (real = False) whose results and loss are discarded.
+        rank with fewer rows than that count (possibly none of a mini-batch, or none at all)
+        adds placeholder passes (real = False) over the one-token ``_placeholder`` row, whose
+        results are discarded and whose loss counts 0.
         """
         lengths = [len(batch.prompt_ids[i]) + len(batch.response_ids[i]) for i in rows]
         plan = plan_micro_batches(lengths, self.cfg.micro_batch_size,
@@ -129,13 +130,13 @@ class Learner:
             count = int(distributed.all_reduce(len(plan), op="max"))
             plan = split_to_count(plan, min(count, len(rows)))
             placeholders = count - len(plan)
-        return [([rows[j] for j in mb], True) for mb in plan] + [([0], False)] * placeholders
+        return [([rows[j] for j in mb], True) for mb in plan] + [([], False)] * placeholders
 
     def _mini_batches(self, batch: StepBatch, epoch: int, generator: torch.Generator
-                      ) -> list[list[int]]:
-        """This epoch's mini-batches as local row indices: a permutation of the global row ids
-        (identity in epoch 0 with one mini-batch) cut into ``mini_batches`` chunks, each rank
-        keeping its own rows of every chunk."""
+                      ) -> list[tuple[list[int], list[int]]]:
+        """This epoch's mini-batches as (local row indices, the chunk's global row ids in order):
+        a permutation of the global row ids (identity in epoch 0 with one mini-batch) cut into
+        ``mini_batches`` chunks, each rank keeping its own rows of every chunk."""
         num_local = batch.num_rows
         global_rows = batch.global_rows if batch.global_rows is not None \
             else list(range(num_local))
@@ -143,8 +144,27 @@ class Learner:
         order = torch.arange(total) if epoch == 0 and self.cfg.mini_batches == 1 \
             else torch.randperm(total, generator=generator)
         local = {row: i for i, row in enumerate(global_rows)}
-        return [[local[row] for row in chunk.tolist() if row in local]
+        return [([local[row] for row in chunk.tolist() if row in local], chunk.tolist())
                 for chunk in order.chunk(self.cfg.mini_batches)]
+
+    def _placeholder(self, like: StepBatch) -> StepBatch:
+        """One row of one pad token (prompt and response), for a placeholder pass: the fields a
+        loss reads of ``like`` (reference log-probs, selected tokens, token-level advantages)
+        are present as zeros, so its statistics have ``like``'s keys."""
+        advantages = torch.zeros(1, 1) if like.advantages.dim() == 2 else torch.zeros(1)
+        row = StepBatch.of_rows([[self.pad_id]], [[self.pad_id]], torch.zeros(1, 1),
+                                torch.ones(1, 1), advantages)
+        if like.ref_logprobs is not None:
+            row.ref_logprobs = torch.zeros(1, 1)
+        if like.selected is not None:
+            row.selected = torch.zeros(1, 1, dtype=torch.bool)
+        return row
+
+    def _pass_rows(self, batch: StepBatch, mb: list[int], real: bool
+                   ) -> tuple[StepBatch, list[int]]:
+        """The batch and rows a micro-batch pass runs on: ``mb`` of ``batch``, or the
+        placeholder row for a placeholder pass."""
+        return (batch, mb) if real else (self._placeholder(batch), [0])
 
     @torch.no_grad()
     def _score_all(self, batch: StepBatch, model: nn.Module, rows: list[int] | None = None
@@ -155,8 +175,9 @@ class Learner:
         entropy = torch.zeros_like(batch.response_mask)
         rows = list(range(batch.num_rows)) if rows is None else rows
         for mb, real in self._micro_batches(rows, batch):
-            seq = collate([batch.prompt_ids[i] for i in mb], [batch.response_ids[i] for i in mb],
-                          self.pad_id, self.device)
+            source, index = self._pass_rows(batch, mb, real)
+            seq = collate([source.prompt_ids[i] for i in index],
+                          [source.response_ids[i] for i in index], self.pad_id, self.device)
             with compute_precision(self.device, self.dtype):
                 lp, ent = response_logprobs(model, seq, self.temperature, self.cfg.logprob_chunk)
             if not real:
@@ -166,15 +187,39 @@ class Learner:
             entropy[mb, :width] = ent.to(entropy.device)
         return logp, entropy
 
-    def _select_tokens(self, batch: StepBatch, mini_rows: list[int], params: dict[str, Any],
-                       generator: torch.Generator) -> Tensor:
+    def _select_tokens(self, batch: StepBatch, mini_rows: list[int], chunk: list[int],
+                       params: dict[str, Any], generator: torch.Generator) -> Tensor:
         """[B, T] bool: the tokens the policy loss selects in the mini-batch ``mini_rows``,
         from the current policy's log-probs of the WHOLE mini-batch (one no-grad pass), so the
-        covariance means and the selected fraction are the mini-batch's, not a micro-batch's."""
+        covariance means and the selected fraction are the mini-batch's, not a micro-batch's.
+
+        Under data parallelism the mini-batch is every rank's rows of the global ``chunk``: each
+        rank gathers them all, in the chunk's order (a single process's order), selects over
+        them with the same ``generator``, and keeps its own rows, so the ranks together select
+        exactly the tokens one process selects."""
         logp, _ = self._score_all(batch, self.policy, mini_rows)
+        view = batch.rows(mini_rows)
+        tensors = {"logp": logp[mini_rows], "advantages": view.advantages,
+                   "response_mask": view.response_mask, "old_logprobs": view.old_logprobs}
+        if self.world > 1:
+            order = {row: k for k, row in enumerate(chunk)}
+            mine = torch.tensor([order[batch.global_rows[i]] for i in mini_rows],
+                                dtype=torch.long)
+            in_chunk_order = torch.argsort(distributed.gather_rows(mine))
+            tensors = {k: None if v is None else distributed.gather_rows(v)[in_chunk_order]
+                       for k, v in tensors.items()}
+        whole = StepBatch.of_rows([[]] * len(tensors["advantages"]),
+                                  [[]] * len(tensors["advantages"]),
+                                  torch.zeros_like(tensors["response_mask"]),
+                                  tensors["response_mask"], tensors["advantages"])
+        whole.old_logprobs = tensors["old_logprobs"]
+        chosen = select_tokens(self.algorithm.policy_loss, whole, tensors["logp"], generator,
+                               params, self.algorithm.loss)
+        if self.world > 1:  # this rank's rows of the chunk, in its own order
+            chosen = chosen[mine]
         selected = torch.zeros(batch.response_mask.shape, dtype=torch.bool)
-        selected[mini_rows] = select_tokens(self.algorithm.policy_loss, batch.rows(mini_rows),
-                                            logp[mini_rows], generator, params)
+        width = min(chosen.shape[1], selected.shape[1])
+        selected[mini_rows, :width] = chosen[:, :width]
         return selected
 
     def sequence_logprobs(self, batch: StepBatch) -> Tensor:
@@ -227,22 +272,27 @@ class Learner:
         generator = torch.Generator().manual_seed(stream_seed(self.seed,
                                                               self.scheduler.last_epoch))
         for epoch in range(self.cfg.ppo_epochs):
-            for mini_rows in self._mini_batches(batch, epoch, generator):
+            for index, (mini_rows, chunk) in enumerate(self._mini_batches(batch, epoch,
+                                                                          generator)):
                 norm = LossNormalizer(
                     num_tokens=distributed.all_reduce(float(mask[mini_rows].sum())),
                     num_seqs=int(distributed.all_reduce(len(mini_rows))),
                     max_new_tokens=self.max_new_tokens)
-                old_batch.selected = self._select_tokens(batch, mini_rows, params, generator) \
-                    if "selected" in self.inputs else None
+                old_batch.selected = self._select_tokens(
+                    old_batch, mini_rows, chunk, params, torch.Generator().manual_seed(
+                        selection_seed(self.seed, self.scheduler.last_epoch, epoch, index))
+                ) if "selected" in self.inputs else None
                 loss_finite = True
                 for mb, real in self._micro_batches(mini_rows, batch):
-                    seq = collate([batch.prompt_ids[i] for i in mb],
-                                  [batch.response_ids[i] for i in mb], self.pad_id, self.device)
+                    source, index = self._pass_rows(old_batch, mb, real)
+                    seq = collate([source.prompt_ids[i] for i in index],
+                                  [source.response_ids[i] for i in index], self.pad_id,
+                                  self.device)
                     with compute_precision(self.device, self.dtype):
                         logp, entropy = response_logprobs(self.policy, seq, self.temperature,
                                                           self.cfg.logprob_chunk)
                     width = logp.shape[1]
-                    view = self._micro_view(old_batch, mb, width, logp, entropy, params)
+                    view = self._micro_view(source, index, width, logp, entropy, params)
                     if epoch == 0 and real:
                         first_logp[mb, :width] = view.old_logprobs.cpu()
                         first_entropy[mb, :width] = view.entropy.cpu()
@@ -252,12 +302,13 @@ class Learner:
                                               settings=self.algorithm.loss, params=params,
                                               norm=norm)
                     (out.loss * (self.world if real else 0.0)).backward()
-                    if not real:
-                        continue
-                    loss_finite = loss_finite and bool(torch.isfinite(out.loss.detach()))
-                    n_tok = float(seq.response_mask.sum())
+                    # a placeholder adds its statistics' keys (every rank reduces the same
+                    # keys) with weight 0
+                    n_tok = float(seq.response_mask.sum()) if real else 0.0
+                    loss_finite = loss_finite and (not real
+                                                   or bool(torch.isfinite(out.loss.detach())))
                     for key, value in out.stats.items():
-                        sums[key] += float(value) * n_tok
+                        sums[key] += float(value) * n_tok if real else 0.0
                     sums["_tokens"] += n_tok
                 grad_norms.append(float(torch.nn.utils.clip_grad_norm_(self.params,
                                                                        self.cfg.grad_clip)))

@@ -12,8 +12,11 @@ from torch import nn
 class SamplingSpec:
     """How to sample: ``n`` completions per prompt; ``temperature == 0`` means greedy.
 
-    ``seed`` makes a call reproducible: prompt i of the call samples with seed ``seed + i``, so
-    a resumed run draws the same rollouts as an uninterrupted one.
+    ``seed`` makes a call reproducible: prompt i of the call samples with seed
+    ``seed + i * seed_stride``, so a resumed run draws the same rollouts as an uninterrupted one,
+    and a data-parallel rank holding every ``world``-th prompt of a step (stride ``world``,
+    ``seed`` offset by its rank) samples each prompt with the seed a single process gives it.
+    The ``hf`` engine seeds a whole call with ``seed`` (its batched sampling has one stream).
     """
 
     n: int
@@ -21,6 +24,7 @@ class SamplingSpec:
     top_p: float
     max_new_tokens: int
     seed: int
+    seed_stride: int = 1
 
 
 @dataclass

@@ -139,7 +139,8 @@ class VLLMEngine:
         from vllm.inputs import TokensPrompt
 
         self._require_ready()
-        params = [self._sampling_params(sampling, sampling.seed + i) for i in range(len(prompts))]
+        params = [self._sampling_params(sampling, sampling.seed + i * sampling.seed_stride)
+                  for i in range(len(prompts))]
         outputs = self.llm.generate(
             [TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False,
             lora_request=self._lora_request,

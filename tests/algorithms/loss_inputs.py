@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from rlvr.algorithms.losses import LossNormalizer, PolicyLossOutput, compute_policy_loss
@@ -12,11 +13,11 @@ from rlvr.batch import StepBatch
 from rlvr.config import LossConfig
 
 
-def micro_batch(old_logp: Tensor, advantages: Tensor, mask: Tensor,
+def micro_batch(old_logp: Tensor | None, advantages: Tensor, mask: Tensor,
                 token_weights: Tensor | None = None, **fields: Tensor | None) -> StepBatch:
     """A batch of ``mask.shape[0]`` rows with these tensors (no prompts or responses)."""
     rows = mask.shape[0]
-    batch = StepBatch.of_rows([[]] * rows, [[]] * rows, old_logp * 0, mask, advantages)
+    batch = StepBatch.of_rows([[]] * rows, [[]] * rows, torch.zeros_like(mask), mask, advantages)
     batch.old_logprobs, batch.token_weights = old_logp, token_weights
     for name, value in fields.items():
         setattr(batch, name, value)

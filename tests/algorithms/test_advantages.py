@@ -245,3 +245,17 @@ def test_asym_adaptive_advantages_are_asym_at_the_current_betas():
     torch.testing.assert_close(got, expected)
     with pytest.raises(ValueError, match=r"beta_pos must be in \[0, 0\.5\]"):
         validate_advantage_params("asym_adaptive", {"beta_max": 0.5})
+
+
+@pytest.mark.parametrize("name", ["grpo", "dr_grpo", "rloo"])
+def test_a_group_of_equal_float_rewards_gets_exactly_zero_advantages(name):
+    """Equal shaped rewards: the float mean of three 0.1 is 0.10000000000000002, so a float std
+    test would see a rounding residue (and eps = 0 would turn it into +-1)."""
+    r = torch.tensor([[0.1, 0.1, 0.1], [-0.3, -0.3, -0.3], [1.0, 0.0, 0.5]], dtype=torch.float64)
+    assert float(r[0].mean()) != 0.1
+    got = compute_advantages(name, r, **({"eps": 0.0} if name == "grpo" else {}))
+    assert torch.equal(got[:2], torch.zeros(2, 3, dtype=torch.float64))
+    mixed = {"grpo": [0.5 * math.sqrt(6), -0.5 * math.sqrt(6), 0.0],
+             "dr_grpo": [0.5, -0.5, 0.0], "rloo": [0.75, -0.75, 0.0]}[name]
+    torch.testing.assert_close(got[2], torch.tensor(mixed, dtype=torch.float64), rtol=1e-12,
+                               atol=1e-12)

@@ -1,6 +1,7 @@
 """GSPO, Clip-Cov, KL-Cov and DAPO's pieces against values computed by hand (METHODS.md 7)."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,8 +9,10 @@ import torch
 from rlvr.algorithms.group_filters import informative_groups
 from rlvr.algorithms.losses import LossNormalizer, select_tokens, token_covariance
 from rlvr.algorithms.reward_shapings import overlong_buffer, overlong_penalty
+from rlvr.config import LossConfig
 from tests.algorithms.loss_inputs import micro_batch, policy_loss_of
 
+REPO = Path(__file__).resolve().parents[2]
 MASK = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
 OLD = torch.tensor([[-1.0, -2.0, -0.5], [-0.3, -1.2, 0.0]], dtype=torch.float64)
 
@@ -65,8 +68,8 @@ def test_kl_cov_selects_the_global_top_fraction_and_adds_the_abs_kl():
     adv = torch.randn(40, generator=g, dtype=torch.float64)
     mask = torch.ones(40, 5, dtype=torch.float64)
     cov = token_covariance(logp, adv, mask).flatten()
-    selected = select_tokens("kl_cov", micro_batch(logp, adv, mask), logp, g,
-                             {"cov_fraction": 0.02})
+    selected = select_tokens("kl_cov", micro_batch(None, adv, mask), logp, g,
+                             {"cov_fraction": 0.02}, LossConfig())
     assert set(selected.flatten().nonzero().flatten().tolist()) == \
         set(torch.argsort(cov, descending=True)[:4].tolist())
     # per-token value: -ratio A + coef |logp - old| on selected tokens only
@@ -85,8 +88,8 @@ def test_clip_cov_detaches_selected_tokens_within_the_covariance_band():
     mask = torch.ones(20, 10, dtype=torch.float64)
     cov = token_covariance(logp, adv, mask)
     band = (cov >= 1.0) & (cov <= 5.0)
-    selected = select_tokens("clip_cov", micro_batch(logp, adv, mask), logp, g,
-                             {"cov_fraction": 0.01})
+    selected = select_tokens("clip_cov", micro_batch(None, adv, mask), logp, g,
+                             {"cov_fraction": 0.01}, LossConfig())
     assert int(selected.sum()) == min(2, int(band.sum()))  # floor(0.01 * 200) = 2
     assert bool((selected <= band).all())
     sel = torch.tensor([[False, True, False], [True, False, False]])
@@ -116,3 +119,43 @@ def test_overlong_penalty_is_dapos_piecewise_linear_shaping():
                                                  dtype=torch.float64))
     assert torch.equal(overlong_penalty(torch.tensor([20, 30]), 20, 0),
                        torch.zeros(2, dtype=torch.float64))
+
+
+def test_the_dapo_preset_shapes_plus_minus_one_scores_as_the_paper():
+    """DAPO's reward is +1 / -1 plus the overlong penalty (paper section 2.4 and 3.4): with
+    L = 20, C = 4, a correct answer of 18 tokens scores 1 - 0.5, a wrong one -1 - 0.5."""
+    import yaml
+
+    from rlvr.algorithms.reward_shapings import shape_rewards
+
+    preset = yaml.safe_load((REPO / "conf" / "algorithm" / "dapo.yaml").read_text())
+    correct = torch.tensor([[1.0, 0.0, 1.0, 0.0]])
+    lengths = torch.tensor([[18, 18, 10, 25]])
+    got = shape_rewards(preset["reward_shaping"], correct, lengths, 20,
+                        {"overlong_fraction": preset["overlong_fraction"]})
+    assert got.dtype == correct.dtype
+    torch.testing.assert_close(got, torch.tensor([[0.5, -1.5, 1.0, -2.0]]))
+
+
+def test_clip_cov_never_selects_a_token_ppo_already_clipped_off_policy():
+    """Off-policy (old log-probs from before this epoch), Clip-Cov's candidates are the band's
+    tokens whose PPO term is not the clipped one (the paper's code, verl): with r = 1 every
+    candidate is selected, so the selection is exactly band & not clipped, computed here by
+    hand from ratio = exp(logp - old) and the clip range [0.8, 1.2]."""
+    g = torch.Generator().manual_seed(2)
+    logp = -torch.rand(16, 6, generator=g, dtype=torch.float64) * 4
+    adv = torch.randn(16, generator=g, dtype=torch.float64) * 3
+    mask = torch.ones(16, 6, dtype=torch.float64)
+    old = logp + 0.4 * torch.randn(16, 6, generator=g, dtype=torch.float64)
+    band = (token_covariance(logp, adv, mask) >= -2.0) & (token_covariance(logp, adv, mask) <= 2.0)
+    ratio = (logp - old).exp()
+    a = adv[:, None].expand_as(ratio)
+    clipped = ((a > 0) & (ratio > 1.2)) | ((a < 0) & (ratio < 0.8))
+    assert bool((band & clipped).any()) and bool((band & ~clipped).any())
+    params = {"cov_fraction": 1.0, "cov_low": -2.0, "cov_high": 2.0}
+    selected = select_tokens("clip_cov", micro_batch(old, adv, mask), logp, g, params,
+                             LossConfig())
+    assert torch.equal(selected, band & ~clipped)
+    on_policy = select_tokens("clip_cov", micro_batch(None, adv, mask), logp, g, params,
+                              LossConfig())
+    assert torch.equal(on_policy, band)  # ratio 1: nothing is clipped

@@ -3,10 +3,12 @@ sharded with FSDP over gloo) or plainly (one process).
 
     python fsdp_train.py OUT_DIR MODEL_DIR [override ...]
 
-``ScriptedEngine`` draws each prompt's completions from the prompt and the sampling seed alone
+``ScriptedEngine`` draws each prompt's completions from the prompt and its sampling seed alone
 (some box the right answer, some a wrong one, after a few random words), so a rank draws exactly
 the rollouts a single process draws for the same prompt, and the runs can be compared metric by
-metric. Rank 0's sink writes ``OUT_DIR/metrics.jsonl``; rank 0 writes the final whole weights to
+metric. With ``RLVR_ODD_SEEDS_SOLVED=1`` every rollout of a prompt with an odd seed is right
+(the odd positions of each draw: on 2 ranks, all of rank 1's prompts). Rank 0's sink writes
+``OUT_DIR/metrics.jsonl``; rank 0 writes the final whole weights to
 ``OUT_DIR/weights.pt``; every rank writes the run state it holds (lambda schedule, eval history)
 to ``OUT_DIR/state-rank<r>.json``. With ``RLVR_KILL_AFTER=k`` every rank exits with status 3 right
 after the checkpoint of step k is written (a killed run, to be resumed).
@@ -41,11 +43,14 @@ class ScriptedEngine:
 
     def generate(self, prompts: list[list[int]], sampling: SamplingSpec) -> Rollouts:
         out = Rollouts([], [], [], [])
-        for prompt in prompts:
-            rng = random.Random(f"{sampling.seed}:{prompt}")
+        solve_odd = os.environ.get("RLVR_ODD_SEEDS_SOLVED") == "1"
+        for i, prompt in enumerate(prompts):
+            seed = sampling.seed + i * sampling.seed_stride
+            rng = random.Random(f"{seed}:{prompt}")
             answer = self.answers[tuple(prompt)]
             for _ in range(sampling.n):
-                boxed = answer if rng.random() < 0.5 else f"{answer}7"
+                solved = solve_odd and seed % 2 == 1
+                boxed = answer if solved or rng.random() < 0.5 else f"{answer}7"
                 words = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(6)))
                 text = f"{words} \\boxed{{{boxed}}}"
                 ids = self.tokenizer.encode(text, add_special_tokens=False)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 WORKER = Path(__file__).with_name("fsdp_step.py")
@@ -79,3 +80,19 @@ def test_fsdp_mixed_precision_keeps_float32_masters_and_matches_autocast(tmp_pat
         close = (fsdp["weights"][name] - value).abs() < 1e-4
         agree, total = agree + int(close.sum()), total + close.numel()
     assert agree / total > 0.95
+
+
+@pytest.mark.parametrize("policy_loss", ["clip_cov", "kl_cov"])
+def test_two_ranks_select_the_tokens_one_process_selects_cov_selection(tmp_path, policy_loss):
+    """[cov_selection] Clip-Cov and KL-Cov over 2 epochs of 2 mini-batches, off-policy: the
+    covariance, the count and the random choice are the whole mini-batch's over both ranks (a
+    generator per step, epoch and mini-batch), so the 2-rank update selects what one process
+    selects: the same selected fraction and the same updated weights."""
+    single, fsdp = _single_and_fsdp(tmp_path, "float32", "2", policy_loss)
+    assert single["selected"] > 0
+    # float32 token-weighted means summed in another order; one token more or less is 1/72
+    assert abs(single["selected"] - fsdp["selected"]) < 1e-7
+    assert abs(single["pg_loss"] - fsdp["pg_loss"]) < 1e-5
+    for name, value in single["weights"].items():
+        torch.testing.assert_close(fsdp["weights"][name], value, atol=1e-5, rtol=0,
+                                   msg=f"updated weight {name} differs")

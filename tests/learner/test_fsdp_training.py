@@ -156,3 +156,21 @@ def test_fsdp_checkpoint_kill_and_resume_matches_one_uninterrupted_process(tmp_p
     assert (tmp_path / "fsdp" / "checkpoints" / "step_000002" / "state.json").exists()
     _sharded(tmp_path / "fsdp", tiny_model_dir, *overrides, "resume=auto")
     _assert_same_run(tmp_path / "single", tmp_path / "fsdp", grad_norm_tolerance(tiny_model_dir))
+
+
+@pytest.mark.slow
+def test_a_rank_that_keeps_no_group_finishes_the_step_as_one_process_empty_rank(
+        tmp_path, tiny_model_dir, monkeypatch):
+    """[empty_rank] DAPO on 2 ranks where every prompt of rank 1 is solved by all its rollouts
+    (the odd positions of each draw): the filter keeps the step's groups over both ranks, as
+    one process does, rank 1 holds none of them, runs placeholder passes and gathers empty
+    rows, and the run logs what one process logs (it used to fail on an empty batch while
+    rank 0 waited)."""
+    monkeypatch.setenv("RLVR_ODD_SEEDS_SOLVED", "1")
+    overrides = ["algorithm=dapo", "total_steps=2"]
+    _single(tmp_path / "single", tiny_model_dir, *overrides)
+    _sharded(tmp_path / "fsdp", tiny_model_dir, *overrides)
+    _assert_same_run(tmp_path / "single", tmp_path / "fsdp", grad_norm_tolerance(tiny_model_dir))
+    records = _records(tmp_path / "fsdp")
+    assert all(r["filter/kept_groups"] > 0 and r["filter/dropped_groups"] > 0 for r in records)
+
