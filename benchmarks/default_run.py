@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rlvr.reporting.provenance import footer
+from rlvr.reporting.provenance import footer, publish
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_GAIN = 0.15
@@ -72,10 +72,7 @@ def main() -> None:
               f"points {statistics.median(r['to_target'] for r in rows):.0f}.", "",
               footer(" ".join(["python benchmarks/default_run.py --seeds",
                                *map(str, args.seeds), *overrides]))]
-    table = "\n".join(lines)
-    print(table)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(table + "\n")
+    publish("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from rlvr.reporting.provenance import footer
+from rlvr.reporting.provenance import footer, publish
 
 REPO = Path(__file__).resolve().parents[1]
 TOKENS, VOCAB, HIDDEN = 4 * 1024, 151_936, 1_536
@@ -89,10 +89,7 @@ def main() -> None:
                      f"{r['logp_sum']:.2f} |")
     lines += ["", footer("python benchmarks/logprob_memory.py --chunks "
                      f"{' '.join(map(str, args.chunks))}")]
-    table = "\n".join(lines)
-    print(table)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(table + "\n")
+    publish("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from hydra import compose, initialize_config_dir
 from rlvr.checks import register_schema, validate
 from rlvr.learner.batching import collate
 from rlvr.learner.forward import response_logprobs
-from rlvr.reporting.provenance import footer
+from rlvr.reporting.provenance import footer, publish
 from rlvr.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,10 +118,7 @@ def main() -> None:
     lines += ["", footer("python benchmarks/step_time.py "
                      f"--engines {' '.join(args.engines)} --steps {args.steps} "
                      f"--warmup {args.warmup}")]
-    table = "\n".join(lines)
-    print(table)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(table + "\n")
+    publish("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from rlvr.data.arith import train_set
 from rlvr.data.benchmarks import load_benchmark
-from rlvr.reporting.provenance import commit, footer
+from rlvr.reporting.provenance import commit, footer, publish
 from rlvr.rewards import score_batch
 from rlvr.rewards.normalize import strip_formatting
 from rlvr.rewards.pool import default_pool
@@ -189,10 +189,7 @@ def main() -> None:
         print(lines[-1], flush=True)
     lines += ["", footer("PYTHONPATH=. python benchmarks/verifier_throughput.py"
                          + (" --data-dir ../shared/data" if data_dir else ""))]
-    table = "\n".join(lines)
-    print(table)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(table + "\n")
+    publish("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

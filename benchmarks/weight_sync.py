@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rlvr.reporting.provenance import footer
+from rlvr.reporting.provenance import footer, publish
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 1 << 20
@@ -205,10 +205,7 @@ def main() -> None:
     lines += ["", footer(command), "",
               f"in-process / files at {largest}: {ratio:.2f} of the seconds, extra peak "
               f"{r['in_process']['peak_mib']:.0f} MiB (bucket {args.bucket_mb} MiB)"]
-    table = "\n".join(lines)
-    print(table)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(table + "\n")
+    publish("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

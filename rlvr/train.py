@@ -218,7 +218,8 @@ def train(run: RunConfig, resolved_config: dict[str, Any],
     """Run (or resume) training as configured; returns the final evaluation metrics."""
     trainer = Trainer(run, resolved_config, run_dir=run_dir)
     try:
-        final = trainer.fit()
+        with distributed.named_timeout("a collective of the training loop"):
+            final = trainer.fit()
     except BaseException:
         trainer.close(failed=True)
         raise

@@ -82,7 +82,7 @@ def _is_timeout(err: BaseException) -> bool:
 
 
 @contextmanager
-def _named_timeout(what: str) -> Iterator[None]:
+def named_timeout(what: str) -> Iterator[None]:
     """Re-raise a collective's timeout as ``CollectiveTimeout`` naming the key that sets it."""
     try:
         yield
@@ -118,14 +118,14 @@ def shutdown(wait_for_others: bool = True) -> None:
     may never reach the barrier) leaves at once. No-op for a single process."""
     if dist.is_available() and dist.is_initialized():
         if wait_for_others:
-            with _named_timeout("the barrier before leaving the process group"):
+            with named_timeout("the barrier before leaving the process group"):
                 dist.barrier()
         dist.destroy_process_group()
 
 
 def barrier() -> None:
     if world_size() > 1:
-        with _named_timeout("a barrier"):
+        with named_timeout("a barrier"):
             dist.barrier()
 
 
@@ -139,7 +139,7 @@ def all_reduce(value: float, op: str = "sum") -> float:
     if world_size() == 1:
         return value
     tensor = torch.tensor([value], dtype=torch.float64, device=_comm_device())
-    with _named_timeout("an all-reduce"):
+    with named_timeout("an all-reduce"):
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
         return float(tensor.item())
 
@@ -164,14 +164,14 @@ def gather_rows(tensor: Tensor) -> Tensor:
     device = _comm_device()
     shape = torch.tensor(tensor.shape, dtype=torch.long, device=device)
     shapes = [torch.empty_like(shape) for _ in range(world_size())]
-    with _named_timeout("an all-gather"):
+    with named_timeout("an all-gather"):
         dist.all_gather(shapes, shape)
         sizes = torch.stack(shapes).cpu()
     widest = sizes.max(0).values.tolist()
     padded = torch.zeros(widest, dtype=tensor.dtype, device=device)
     padded[tuple(slice(0, n) for n in tensor.shape)] = tensor.to(device)
     parts = [torch.empty_like(padded) for _ in range(world_size())]
-    with _named_timeout("an all-gather"):
+    with named_timeout("an all-gather"):
         dist.all_gather(parts, padded)
     return torch.cat([part[: int(n[0])] for part, n in zip(parts, sizes, strict=True)]).cpu()
 
@@ -190,7 +190,7 @@ def from_rank0(value: T) -> T:
     if world_size() == 1:
         return value
     holder: list[Any] = [value]
-    with _named_timeout("a broadcast from rank 0"):
+    with named_timeout("a broadcast from rank 0"):
         dist.broadcast_object_list(holder, src=0, device=_comm_device())
     return holder[0]
 

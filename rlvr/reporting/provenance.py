@@ -50,6 +50,13 @@ def footer(command: str) -> str:
             f"Machine: `{machine.describe()}`")
 
 
+def publish(table: str, out: str | Path) -> None:
+    """Print a benchmark's ``table`` (ending with its ``footer``) and write it to ``out``."""
+    print(table)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(table + "\n")
+
+
 def png_metadata(command: str) -> dict[str, str]:
     """PNG text chunks naming the commit, command and machine (``savefig(..., metadata=...)``)."""
     return {"Comment": f"commit {commit()}", "Description": with_numeric_env(command),

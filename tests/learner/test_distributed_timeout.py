@@ -32,3 +32,14 @@ def test_timeout_default_is_the_configs_and_covers_an_hour():
 def test_timeout_must_be_positive():
     with pytest.raises(ConfigError, match=r"distributed\.timeout_s must be > 0"):
         DistributedConfig(timeout_s=0).validate()
+
+
+def test_a_timeout_raised_inside_the_loop_names_the_key():
+    """A collective's timeout anywhere in the training loop (FSDP's own collectives included)
+    is re-raised naming ``distributed.timeout_s``; other errors pass unchanged."""
+    loop = distributed.named_timeout("a collective of the training loop")
+    with pytest.raises(distributed.CollectiveTimeout, match=r"distributed\.timeout_s="), loop:
+        raise RuntimeError("[../gloo/transport/tcp/pair.cc:534] Timed out waiting 1800000ms")
+    loop = distributed.named_timeout("a collective of the training loop")
+    with pytest.raises(ValueError, match="other"), loop:
+        raise ValueError("other")
