@@ -322,12 +322,10 @@ def compute_policy_loss(batch: StepBatch, logp: Tensor, entropy: Tensor | None, 
 
     resolved = {**POLICY_LOSSES.resolve(policy_loss, POLICY_LOSSES.own(policy_loss, params)),
                 "eps_low": eps_low, "eps_high": eps_high, "log_ratio_clamp": clamp}
-    if batch.selected is None:
+    counted_selection = batch.selected is not None  # a loss that reads ``selected``
+    if not counted_selection:
         batch = dataclasses.replace(batch, selected=torch.zeros(mask.shape, dtype=torch.bool,
                                                                 device=mask.device))
-        counted_selection = False
-    else:
-        counted_selection = True
     adv = _advantages(batch, logp)
     per_token, surrogate_stats = POLICY_LOSSES.lookup(policy_loss).fn(batch, logp, resolved)
     ratio = surrogate_stats["ratio"]

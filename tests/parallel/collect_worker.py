@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -53,21 +54,13 @@ def main(out: Path, algorithm: str) -> None:
     kept = []
     for step in range(3):
         batch = collector.collect(step, run.algorithm.parameters(),
-                                  lambda _stage: _no_timer())
+                                  lambda _stage: nullcontext())
         kept += [[step, index, row] for index, row in
                  zip(batch.prompt_index, batch.correct.tolist(), strict=True)]
     index = {tuple(p): i for i, p in enumerate(prompts)}
     record = {"requests": [[index[p], seed] for p, seed in engine.requests], "kept": kept}
     out.with_name(f"{out.name}.rank{distributed.rank()}.json").write_text(json.dumps(record))
     distributed.shutdown()
-
-
-class _no_timer:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 if __name__ == "__main__":
