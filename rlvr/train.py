@@ -30,6 +30,7 @@ from rlvr.checks import register_schema, validate
 from rlvr.config import RunConfig
 from rlvr.evaluation.runner import evaluate
 from rlvr.learner import distributed
+from rlvr.reporting import machine
 from rlvr.resume import finished_step, nothing_to_train
 from rlvr.rollout.base import RolloutEngine
 from rlvr.run_dir import RunDirectory
@@ -104,7 +105,8 @@ class Trainer:
             if run.checkpoint_every and (done % run.checkpoint_every == 0
                                          or done == run.total_steps):
                 self.save(done)
-        parts.sink.summary(run_summary(state.eval_history, state.last_eval))
+        parts.sink.summary({**run_summary(state.eval_history, state.last_eval),
+                            "machine": machine.describe()})
         parts.sink.finish()
         return state.last_eval
 

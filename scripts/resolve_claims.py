@@ -9,9 +9,9 @@ still ``unresolved`` (or with one seed), up to ``--max-seeds``. Runs are trained
 ``scripts/reproduce.py <table> --rows ... --seeds ...`` into ``--runs`` (tables of the runs go
 to ``<runs>/_tables/``, never to results/), ``--workers`` at a time, worker w on core w
 (``VLLM_CPU_OMP_THREADS_BIND=w``, one thread each, with the AVX2 kernel pins of
-``rlvr.reporting.machine.AVX2_PIN``). A round starts only when its runs, at the mean minutes
-per run measured so far (``--minutes-per-run`` before any), fit in what is left of the
-budget. Then it writes the claims table
+``rlvr.reporting.machine.AVX2_PIN``). A round starts only when its runs, at the core-minutes
+per run measured so far (``--minutes-per-run`` before any; ``round_minutes``), fit in what is
+left of the budget. Then it writes the claims table
 (``rlvr.reporting.claims_report``) over every trained seed to ``--out``, with the seeds per
 row, the rounds, whether every claim resolved or the budget ran out, and
 ``Wall time: N min on <workers> cores``.
@@ -20,6 +20,7 @@ row, the rounds, whether every claim resolved or the budget ran out, and
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import subprocess
@@ -110,6 +111,15 @@ def run_queues(queues: list[list[Job]], profile: str, runs_root: Path,
         raise SystemExit(f"error: a training run failed: {failed[0][-1][:300]}")
 
 
+def round_minutes(runs: int, workers: int, elapsed_min: float, trained: int,
+                  default_run_min: float) -> float:
+    """Wall minutes a round of ``runs`` takes on ``workers`` cores: each run takes one core for
+    the minutes the runs so far took (``elapsed_min`` on ``workers`` cores over ``trained``
+    runs; ``default_run_min`` before any), the cores taking ceil(runs / workers) runs each."""
+    run_min = elapsed_min * workers / trained if trained else default_run_min
+    return run_min * math.ceil(runs / workers)
+
+
 def _launch(command: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
 
@@ -124,8 +134,8 @@ def main() -> None:
     parser.add_argument("--add-seeds", type=int, default=3)
     parser.add_argument("--max-seeds", type=int, default=30)
     parser.add_argument("--minutes-per-run", type=float, default=3.1,
-                        help="the estimate before a run of this call is measured (3.1: a tiny "
-                             "run on a shared core)")
+                        help="minutes one run takes on one core before a run of this call is "
+                             "measured (3.1: a tiny run on a shared core)")
     parser.add_argument("--out", help="default: results/claims_<profile>.md")
     args = parser.parse_args()
     # the runs train under the AVX2 pins; this process too, so that its footer names them
@@ -145,10 +155,10 @@ def main() -> None:
             break
         elapsed = (time.perf_counter() - started) / 60
         count = sum(j.runs for j in jobs)
-        per_run = elapsed / trained if trained else args.minutes_per_run
-        if count and elapsed + per_run * count / args.workers > args.budget_min:
+        needed = round_minutes(count, args.workers, elapsed, trained, args.minutes_per_run)
+        if count and elapsed + needed > args.budget_min:
             stop = (f"budget of {args.budget_min:g} min ran out: round {rounds + 1} "
-                    f"({count} runs, ~{per_run * count / args.workers:.0f} min) did not fit")
+                    f"({count} runs, ~{needed:.0f} min) did not fit")
             break
         print(f"round {rounds + 1}: {count} runs on {args.workers} workers "
               f"(elapsed {elapsed:.1f} min)", flush=True)

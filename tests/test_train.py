@@ -84,6 +84,10 @@ def test_composed_token_weights_each_take_their_own_parameters(tmp_path, tiny_mo
         trainer.close()
     record = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
     assert record["weights/lambda"] == 0.5
+    cpu = next(line.split(":", 1)[1].strip() for line in
+               Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["machine"].startswith(cpu), "the run's summary names the machine it ran on"
     assert record["weights/pos_mean"] == pytest.approx(0.5)  # lambda on A > 0, SA-AH leaves them
 
 

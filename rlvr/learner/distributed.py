@@ -203,6 +203,13 @@ def full_tensor(value: Tensor) -> Tensor:
     return value.full_tensor() if isinstance(value, DTensor) else value
 
 
+def is_sharded(module: nn.Module) -> bool:
+    """Whether FSDP has sharded any of ``module``'s parameters (they are DTensors)."""
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) for p in module.parameters())
+
+
 def full_state_items(module: nn.Module) -> Iterator[tuple[str, Tensor]]:
     """Every parameter and buffer, gathered whole one at a time, so a consumer that streams them
     (vLLM's weight reload) never holds a second full copy. A collective: all ranks must consume

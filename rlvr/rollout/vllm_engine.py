@@ -5,15 +5,17 @@ here; also each rank's engine under torchrun, vLLM's external launcher) or behin
 multiprocess executor (``=1``, and every tensor-parallel run). Weight sync:
 
 - full fine-tune, and LoRA with ``rollout.lora_sync=merged`` (W + scale * B A per layer): the
-  learner's tensors (``engine_tensors``: checkpoint names, a tied lm_head once, cast on their
-  device to the engine's dtype, the float32 master weights becoming ``model.dtype``; under FSDP
-  gathered one at a time, so a rank holds at most one bucket of ``rollout.sync_bucket_mb``
-  beyond its shard: ``rlvr/rollout/weight_buckets.py``) go to ``WeightReceiver`` on the vLLM
-  worker (``worker_extension_cls``),
-  which streams them into the worker's in-place ``reload_weights`` (that loader also works after
-  the CPU backend has repacked its weights) and re-processes a tied lm_head
-  (``_refresh_tied_lm_head``); then the prefix cache is reset. In process the tensors are handed
-  over as the loader asks for them (``rlvr_load_tensors``: no copy beyond the cast, no files).
+  learner's tensors (``engine_tensors``: checkpoint names, a tied lm_head once; under FSDP cast
+  on their device to the engine's dtype and gathered one at a time, so a rank holds at most one
+  bucket of ``rollout.sync_bucket_mb`` beyond its shard: ``rlvr/rollout/weight_buckets.py``) go
+  to ``WeightReceiver`` on the vLLM worker (``worker_extension_cls``), which streams them into
+  the worker's in-place ``reload_weights`` (that loader also works after the CPU backend has
+  repacked its weights) and re-processes a tied lm_head (``_refresh_tied_lm_head``); then the
+  prefix cache is reset. In process the tensors are handed over as the loader asks for them
+  (``rlvr_load_tensors``: no files) and, unsharded, as the learner holds them: vLLM's loader
+  casts the float32 master weights to ``model.dtype`` (round to nearest even, the same bits as
+  ``Tensor.to``) while it copies them into its own parameters, so no cast copy exists
+  (results/weight_sync.md).
   Behind the multiprocess executor ``collective_rpc`` arguments are pickled (no generators, no
   tensors of the learner's process), so each bucket of at most ``rollout.sync_bucket_mb``
   becomes one safetensors file in ``/dev/shm`` when it has room and the workers read the files
@@ -44,6 +46,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -54,6 +57,7 @@ from torch import nn
 from rlvr.config import RolloutConfig
 from rlvr.learner import distributed
 from rlvr.learner.policy import DTYPES, adapter_tensors, engine_tensors
+from rlvr.reporting import machine
 from rlvr.rollout.base import Rollouts, SamplingSpec
 from rlvr.rollout.weight_buckets import fetch_buckets, stream_tensors
 
@@ -80,6 +84,8 @@ class VLLMEngine:
         """``stop_token_ids``: a completion also ends at the first of these (training and
         evaluation pass ``rlvr.rollout.limits.stop_token_ids``)."""
         _configure_vllm_environment(cfg, on_cpu)
+        if on_cpu:
+            machine.pin_vllm_kernels()  # RLVR_VLLM_CPU_ISA=avx2: before vLLM loads its kernels
         from vllm import LLM
 
         self.cfg = cfg
@@ -200,10 +206,12 @@ class VLLMEngine:
         self.llm.reset_prefix_cache()
 
     def load_in_process(self, policy: nn.Module) -> None:
-        """Hand ``policy``'s tensors to the worker in this process, each fetched (cast, under
-        FSDP gathered) when the worker's loader asks for it."""
+        """Hand ``policy``'s tensors to the worker in this process, each fetched when the
+        worker's loader asks for it: under FSDP cast to the engine's dtype and gathered (half
+        the bytes on the wire), else the learner's own tensor, cast by the loader's copy."""
+        dtype = self.dtype if distributed.is_sharded(policy) else None
         self.llm.collective_rpc("rlvr_load_tensors",
-                                args=(stream_tensors(engine_tensors(policy, self.dtype)),))
+                                args=(stream_tensors(engine_tensors(policy, dtype)),))
 
     def load_through_files(self, policy: nn.Module) -> None:
         """Write ``policy``'s tensors into one safetensors file per bucket, have every worker
@@ -317,14 +325,39 @@ class WeightReceiver:
     of weight sync, called through ``collective_rpc`` with picklable arguments only."""
 
     def rlvr_load_tensors(self, tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
-        """Load named tensors (checkpoint names, the engine's dtype) in place, one at a time as
-        ``tensors`` yields them (in process only: a generator does not pickle)."""
-        self.reload_weights(weights_iterator=tensors)
+        """Load named tensors (checkpoint names; the engine's dtype, or a wider float that the
+        loader casts as it copies) in place, one at a time as ``tensors`` yields them (in
+        process only: a generator does not pickle)."""
+        with _quiet_intended_casts():
+            self.reload_weights(weights_iterator=tensors)
         _refresh_tied_lm_head(self.model_runner.get_model())
 
     def rlvr_load_weights(self, paths: list[str]) -> None:
         """Load the weights in ``paths`` (``write_weight_files``' files) in place."""
         self.rlvr_load_tensors(read_weight_files(paths))
+
+
+class _IntendedCastFilter(logging.Filter):
+    """Drops vLLM's per-tensor warning that a float32 tensor is loaded into a narrower
+    parameter: in-process sync hands the master weights over uncast on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (isinstance(record.msg, str)
+                    and record.msg.startswith("Attempted to load weight %s with dtype")
+                    and len(args) == 3 and args[1] == torch.float32)
+
+
+@contextmanager
+def _quiet_intended_casts() -> Iterator[None]:
+    """Silence ``_IntendedCastFilter``'s warning on vLLM's loader logger while a sync loads."""
+    logger = logging.getLogger("vllm.model_executor.models.utils")
+    quiet = _IntendedCastFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def _refresh_tied_lm_head(model: nn.Module) -> None:

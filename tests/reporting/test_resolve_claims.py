@@ -54,3 +54,11 @@ def test_runs_not_finished_are_grouped_and_dealt_to_the_cores(tmp_path):
     assert all(env["OMP_NUM_THREADS"] == "1" and env["ATEN_CPU_CAPABILITY"] == "avx2"
                and env["RLVR_VLLM_CPU_ISA"] == "avx2" for _, env in launched)
     assert launched[0][0][2].count("reproduce.py") == 2  # core 0 runs its two runs in turn
+
+
+def test_a_round_is_timed_by_the_core_minutes_of_the_runs_so_far():
+    """24 runs took 60 wall minutes on 2 cores: 5 core-minutes each, so 6 more runs on 2 cores
+    take 15 minutes and 5 runs (3 on one core) take 15 as well; before any run, the default."""
+    assert resolve.round_minutes(6, 2, 60.0, 24, 3.1) == 15.0
+    assert resolve.round_minutes(5, 2, 60.0, 24, 3.1) == 15.0
+    assert resolve.round_minutes(4, 2, 0.0, 0, 3.0) == 6.0

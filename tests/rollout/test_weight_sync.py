@@ -2,6 +2,7 @@
 untied and tied embeddings (Qwen2, Qwen3), full fine-tune and both LoRA sync modes."""
 
 import copy
+import logging
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,53 @@ def test_vllm_full_weight_sync_with_tied_embeddings(request, model, monkeypatch)
                         seed=0)
     _check_sync(engine, policy, tokenizer, updates=3)
     assert _lm_head_refreshes(engine, monkeypatch) == 1
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_in_process_sync_hands_float32_over_and_casts_as_the_files_path(tiny_tied_dir):
+    """A float32 learner into a bfloat16 engine: in process the master weights go over uncast
+    and vLLM's loader casts them while copying; through files the learner casts first
+    (``Tensor.to``). Both must give the engine the same bits: the embedding (which the CPU
+    backend keeps unpacked) equals the learner's ``.to(bfloat16)`` exactly, and the engine's
+    log-probs after either path are identical. vLLM's per-tensor narrowing warning is
+    silenced for this intended cast only."""
+    from rlvr.rollout.vllm_engine import VLLMEngine
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tied_dir)
+    policy = load_policy(str(tiny_tied_dir), "bfloat16", LoraConfig(), torch.device("cpu"))
+    assert policy.get_input_embeddings().weight.dtype == torch.float32
+    engine = VLLMEngine(str(tiny_tied_dir), RolloutConfig(), dtype="bfloat16",
+                        max_model_len=160, seed=0)
+    prompts, responses = _sequences(tokenizer)
+    _one_update(policy, prompts, responses, 5e-3)
+    sequences = [p + r for p, r in zip(prompts, responses, strict=True)]
+    lengths = list(map(len, prompts))
+    records = _Records()
+    loader_log = logging.getLogger("vllm.model_executor.models.utils")
+    loader_log.addHandler(records)
+    try:
+        engine.load_through_files(policy)
+        engine.llm.reset_prefix_cache()
+        through_files = engine.score(sequences, lengths)
+        engine.load_in_process(policy)
+        engine.llm.reset_prefix_cache()
+        in_process = engine.score(sequences, lengths)
+    finally:
+        loader_log.removeHandler(records)
+    model = engine.llm.llm_engine.model_executor.driver_worker.worker.model_runner.get_model()
+    expected = policy.get_input_embeddings().weight.detach().to(torch.bfloat16)
+    loaded = model.model.embed_tokens.weight[: expected.shape[0]]
+    assert loaded.dtype == torch.bfloat16 and torch.equal(loaded, expected)
+    assert in_process == through_files
+    assert not [m for m in records.messages if "Attempted to load weight" in m]
 
 
 @pytest.mark.parametrize("lora_sync", ["adapter", "merged"])
