@@ -24,9 +24,7 @@ from its recipe (``TinyModelConfig`` plus the arithmetic task's config) and cach
 The build is a training run: its weights depend on the instruction set of the kernels that
 computed it, so a build under a kernel pin (``ATEN_CPU_CAPABILITY``, the CPU profiles'
 ``machine.AVX2_PIN``) is cached apart, under ``<hash>-isa-<pin>``, and never mixed with an
-unpinned one. ``ensure_tiny_models`` builds several recipes side by side, one process of one
-thread each: the build is a small model's training loop, which a second thread barely speeds
-up, so two builds on two cores take about the time of one.
+unpinned one.
 """
 
 from __future__ import annotations
@@ -37,10 +35,7 @@ import logging
 import os
 import random
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from itertools import repeat
-from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -130,7 +125,7 @@ def ensure_tiny_model(tiny: TinyModelConfig, task: ArithConfig, cache_dir: str |
     """The directory of the tiny model for this recipe (and kernel pin, ``isa_suffix``),
     building it first if it is not cached or if the cached copy fails its manifest
     (``rlvr_files.json``: every file's digest)."""
-    target = _cache_dir(tiny, task, cache_dir)
+    target = Path(cache_dir).expanduser() / "tiny" / (recipe_hash(tiny, task) + isa_suffix())
     if target.is_dir():
         problem = manifest_problem(target, MANIFEST)
         if problem is None:
@@ -151,27 +146,6 @@ def ensure_tiny_model(tiny: TinyModelConfig, task: ArithConfig, cache_dir: str |
     except OSError:  # another process finished the same build first
         shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def _cache_dir(tiny: TinyModelConfig, task: ArithConfig, cache_dir: str | Path) -> Path:
-    return Path(cache_dir).expanduser() / "tiny" / (recipe_hash(tiny, task) + isa_suffix())
-
-
-def _one_thread() -> None:
-    torch.set_num_threads(1)
-
-
-def ensure_tiny_models(recipes: list[TinyModelConfig], task: ArithConfig,
-                       cache_dir: str | Path, workers: int = 2) -> list[Path]:
-    """``ensure_tiny_model`` for each recipe, in order; the uncached ones are first built in
-    ``workers`` fresh processes of one thread each (the same recipe, the same cache entry:
-    staging and rename keep concurrent builds safe)."""
-    missing = [r for r in recipes if not _cache_dir(r, task, cache_dir).is_dir()]
-    if len(missing) > 1 and workers > 1:
-        with ProcessPoolExecutor(min(workers, len(missing)), mp_context=get_context("spawn"),
-                                 initializer=_one_thread) as pool:
-            list(pool.map(ensure_tiny_model, missing, repeat(task), repeat(cache_dir)))
-    return [ensure_tiny_model(r, task, cache_dir) for r in recipes]
 
 
 def train_tokenizer(corpus: list[str], vocab_size: int,

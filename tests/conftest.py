@@ -42,39 +42,28 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                                    bold=True)
 
 
-STAND_INS = {
-    "tiny": {},  # model=tiny: Qwen2, untied embeddings
-    "tiny_qwen3": {"architecture": "qwen3", "tie_word_embeddings": True},
-    "tiny_tied": {"tie_word_embeddings": True},
-}
-
-
-@pytest.fixture(scope="session")
-def tiny_models() -> dict[str, Path]:
-    """The embedded tiny models, built once into the user cache (reused across sessions); on a
-    fresh machine the missing ones are built side by side (``ensure_tiny_models``)."""
+def _tiny(**recipe) -> Path:
+    """An embedded tiny model, built once into the user cache (reused across sessions)."""
     from rlvr.config import ArithConfig, TinyModelConfig
-    from rlvr.tiny import ensure_tiny_models
+    from rlvr.tiny import ensure_tiny_model
 
     cache = os.environ.get("RLVR_CACHE", str(Path.home() / ".cache" / "rlvr"))
-    paths = ensure_tiny_models([TinyModelConfig(**r) for r in STAND_INS.values()], ArithConfig(),
-                               cache)
-    return dict(zip(STAND_INS, paths, strict=True))
+    return ensure_tiny_model(TinyModelConfig(**recipe), ArithConfig(), cache)
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tiny_models) -> Path:
+def tiny_model_dir() -> Path:
     """model=tiny: Qwen2, untied embeddings."""
-    return tiny_models["tiny"]
+    return _tiny()
 
 
 @pytest.fixture(scope="session")
-def tiny_qwen3_dir(tiny_models) -> Path:
+def tiny_qwen3_dir() -> Path:
     """model=tiny_qwen3: Qwen3, tied embeddings, Qwen3-style chat template."""
-    return tiny_models["tiny_qwen3"]
+    return _tiny(architecture="qwen3", tie_word_embeddings=True)
 
 
 @pytest.fixture(scope="session")
-def tiny_tied_dir(tiny_models) -> Path:
+def tiny_tied_dir() -> Path:
     """model=tiny_tied: Qwen2, tied embeddings."""
-    return tiny_models["tiny_tied"]
+    return _tiny(tie_word_embeddings=True)

@@ -46,27 +46,3 @@ def test_stand_ins_have_their_architecture_tying_and_tokenizer(tiny_qwen3_dir, t
     prompt = render_prompt("Ana has 3 cups and gets 4 more.", "qwen3", tokenizer)
     assert prompt.endswith("<think>\n\n</think>\n\n")
     assert tokenizer.decode(tokenizer(prompt)["input_ids"]) == prompt
-
-
-def test_models_built_side_by_side_equal_each_built_alone_on_one_thread(tmp_path):
-    """``ensure_tiny_models`` builds the missing recipes in worker processes of one thread
-    each: the weights are those of the same recipe built in this process on one thread."""
-    import torch
-
-    from rlvr.tiny import ensure_tiny_model, ensure_tiny_models
-
-    micro = dict(vocab_size=300, hidden_size=32, intermediate_size=64, sft_steps=3,
-                 sft_batch_size=8)
-    recipes = [TinyModelConfig(**micro), TinyModelConfig(**micro, tie_word_embeddings=True)]
-    paths = ensure_tiny_models(recipes, ArithConfig(), tmp_path / "side_by_side")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        alone = ensure_tiny_model(recipes[1], ArithConfig(), tmp_path / "alone")
-    finally:
-        torch.set_num_threads(threads)
-    assert [p.parent.parent for p in paths] == [tmp_path / "side_by_side"] * 2
-    assert len(set(paths)) == 2
-    assert (paths[1] / "model.safetensors").read_bytes() == \
-        (alone / "model.safetensors").read_bytes()
-    assert AutoConfig.from_pretrained(paths[1]).tie_word_embeddings
