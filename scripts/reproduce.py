@@ -160,7 +160,6 @@ def main() -> None:
     args, extra = parser.parse_known_args()
     console.setup()
     register_schema()
-    machine.pin_vllm_kernels()
 
     table = TABLES[args.table]
     profile = table.profile(args.profile)

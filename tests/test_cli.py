@@ -35,11 +35,16 @@ def _train_command(tmp_path: Path, name: str, overrides: list[str]) -> list[str]
             f"output_dir={tmp_path}/{name}/run", "logger=disabled"]
 
 
+# the command line's own process for one case of each stage that catches them: Hydra's parse of a
+# value, the schema's validation, the resume check
+END_TO_END = ("rollout.max_new_tokens=abc", "learner.lr=-1", "resume=/nonexistent/checkpoint")
+
+
 def test_issue_cases_fail_as_one_line_naming_the_key(tmp_path):
     """All subprocesses start together: each pays the interpreter and import start-up."""
     procs = {case: subprocess.Popen(_train_command(tmp_path, str(i), case.split()), cwd=REPO,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for i, case in enumerate(ISSUE_CASES)}
+             for i, case in enumerate(END_TO_END)}
     for i, (case, proc) in enumerate(procs.items()):
         output = proc.communicate(timeout=300)[0].strip().splitlines()
         assert proc.returncode == 2, (case, output)
@@ -47,6 +52,13 @@ def test_issue_cases_fail_as_one_line_naming_the_key(tmp_path):
         assert not any("Traceback" in line for line in output), (case, output)
         assert output[0].startswith("error: ") and ISSUE_CASES[case] in output[0], (case, output)
         assert not (tmp_path / str(i) / "run").exists(), f"{case}: the run started"
+
+
+@pytest.mark.parametrize("case", list(ISSUE_CASES))
+def test_issue_cases_fail_in_process_as_one_line_naming_the_key(capsys, case):
+    code, output = _first_error(capsys, *case.split())
+    assert code == 2 and len(output) == 1, output
+    assert output[0].startswith("error: ") and ISSUE_CASES[case] in output[0], output
 
 
 def _first_error(capsys, *overrides: str, config: str = "config") -> tuple[int, list[str]]:

@@ -141,11 +141,14 @@ def _read(path: str) -> str:
 
 
 def check_report(differences: list[str], stored: str | None, here: str) -> str:
-    """What ``reproduce.py --check`` prints: ``MATCH``, or ``MISMATCH`` and the differences,
+    """What ``reproduce.py --check`` prints: ``MATCH`` (naming both machines when they differ:
+    the result re-derived on other hardware), or ``MISMATCH`` and the differences,
     its first line saying ``the hardware differs`` with both machines when the stored file
     (``stored``: its ``Machine:`` line) was made on another CPU or under other kernel pins, or
     that it names no machine."""
     if not differences:
+        if stored is not None and not same_hardware(stored, here):
+            return f"MATCH on other hardware: stored on {stored}; re-run on {here}"
         return "MATCH"
     head = "MISMATCH"
     if stored is None:

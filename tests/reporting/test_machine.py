@@ -51,10 +51,13 @@ def test_a_mismatch_on_another_cpu_says_the_hardware_differs():
     assert head == f"MISMATCH: the hardware differs: stored on {stored}; re-run on {here}"
     assert "AMD EPYC 7B12" in head and "Platinum 8480+" in head
     assert detail == "average: stored 0.4358, re-run 0.3958"
-    # same machine: a bare mismatch; no machine stored: said so; no difference: MATCH
+    # same machine: a bare mismatch; no machine stored: said so; no difference: MATCH, naming
+    # both machines when they differ (a result re-derived on other hardware)
     assert machine.check_report(["x"], here, here) == "MISMATCH\nx"
     assert "names no machine" in machine.check_report(["x"], None, here).splitlines()[0]
-    assert machine.check_report([], stored, here) == "MATCH"
+    assert machine.check_report([], here, here) == "MATCH"
+    assert machine.check_report([], stored, here) == (
+        f"MATCH on other hardware: stored on {stored}; re-run on {here}")
 
 
 def test_the_vllm_pin_hides_avx512_and_amx_from_the_capability_probe(monkeypatch):

@@ -1,8 +1,11 @@
-"""10,000 hostile completions: no check over the 2 s bound, no escaped exception, no side effect."""
+"""Hostile completions (1,000 in ``make test``, 10,000 in ``make test-all``): no check over the
+2 s bound, no escaped exception, no side effect. The same seed draws the same first 1,000."""
 
 import os
 import random
 import time
+
+import pytest
 
 from rlvr.rewards import math_reward, score_batch
 
@@ -43,12 +46,13 @@ def _hostile(rng: random.Random) -> str:
     return f"\\boxed{{{rng.randint(1, 5000)}!}} or \\boxed{{\\int_0^\\infty e^{{-x^{power}}}dx}}"
 
 
-def test_ten_thousand_hostile_completions(tmp_path, monkeypatch):
+@pytest.mark.parametrize("count", [1_000, pytest.param(10_000, marks=pytest.mark.slow)])
+def test_hostile_completions(tmp_path, monkeypatch, count):
     monkeypatch.chdir(tmp_path)
     rng = random.Random(20261122)
-    completions = [_hostile(rng) for _ in range(10_000)]
-    references = [rng.choice(["1", "\\frac{1}{2}", "x^2+1", "(1,2)", "\\sqrt{2}"])
-                  for _ in completions]
+    cases = [(_hostile(rng), rng.choice(["1", "\\frac{1}{2}", "x^2+1", "(1,2)", "\\sqrt{2}"]))
+             for _ in range(count)]
+    completions, references = zip(*cases, strict=True)
     score_batch(["\\boxed{x+1}"], ["1+x"])  # start the worker pool outside the timing
     slowest = 0.0
     for completion, reference in zip(completions, references, strict=True):

