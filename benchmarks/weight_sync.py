@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -190,13 +189,6 @@ def run(shape: str, kernels: str, bucket_mb: int, syncs: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
@@ -218,7 +210,7 @@ def main() -> None:
         f" random-weight Qwen2 shapes, learner float32 -> engine bfloat16 (in process cast by"
         f" vLLM's loaders as they copy, through files by the learner), bucket"
         f" {args.bucket_mb} MiB, median of {args.syncs} syncs after one warm-up. CPU:"
-        f" {_cpu_model()}, {os.cpu_count()} cores; load average (1 min) {load_before[0]:.2f}"
+        f" {machine.cpu_model()}, {os.cpu_count()} cores; load average (1 min) {load_before[0]:.2f}"
         f" before, {load_after[0]:.2f} after (the machine is shared). Extra peak = rise of"
         " the process's RSS high-water mark (VmHWM, reset before each sync) over its RSS"
         " before the sync; the files path's files on /dev/shm are tmpfs memory outside RSS"

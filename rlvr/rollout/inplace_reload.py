@@ -55,10 +55,10 @@ def reload_in_place(model: nn.Module, weights: Iterable[tuple[str, torch.Tensor]
         initialize_layerwise_reload,
     )
 
-    owners = [m for m in model.modules() if m._parameters or m._buffers]
-    direct = [m for m in owners if in_checkpoint_format(m)]
-    direct_ids = {id(m) for m in direct}
-    packed = nn.ModuleList([m for m in owners if id(m) not in direct_ids])
+    direct, packed = [], nn.ModuleList()  # vLLM's layerwise functions walk a module's tree
+    for layer in model.modules():
+        if layer._parameters or layer._buffers:
+            (direct if in_checkpoint_format(layer) else packed).append(layer)
     expected = {name for name, _ in model.named_parameters()}
     initialize_layerwise_reload(packed)
     loaded = model.load_weights(weights)
@@ -67,7 +67,7 @@ def reload_in_place(model: nn.Module, weights: Iterable[tuple[str, torch.Tensor]
         method = getattr(layer, "quant_method", None)
         if isinstance(method, QuantizeMethodBase):
             method.process_weights_after_loading(layer)
-    missing = expected - set(loaded or expected)
+    missing = expected - set(loaded or expected)  # a model whose load_weights names none: unchecked
     if missing:
         raise RuntimeError(f"weight sync left {len(missing)} parameter(s) unloaded: "
                            f"{', '.join(sorted(missing)[:3])}")
