@@ -85,6 +85,7 @@ class Trainer:
         """Train from the start (or the restored checkpoint) to ``total_steps``; returns the
         final evaluation metrics."""
         parts, state, run = self.parts, self.state, self.parts.run
+        code = provenance.commit()  # before training: a checkout during a long run is not it
         if state.step and state.step >= run.total_steps:
             log.info(nothing_to_train(parts.run_dir, state.step, run.total_steps))
             return state.last_eval
@@ -106,7 +107,7 @@ class Trainer:
                                          or done == run.total_steps):
                 self.save(done)
         parts.sink.summary({**run_summary(state.eval_history, state.last_eval),
-                            "machine": machine.describe(), "commit": provenance.commit()})
+                            "machine": machine.describe(), "commit": code})
         parts.sink.finish()
         return state.last_eval
 

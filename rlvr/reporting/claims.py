@@ -130,6 +130,10 @@ class Verdict:
     seeds_needed: int | None = None
     margin: float | None = None
 
+    def __post_init__(self) -> None:
+        if (self.label == "equivalent") != (self.margin is not None):
+            raise ValueError(f"a margin belongs to an 'equivalent' verdict only: {self!r}")
+
     def describe(self, margin: str | None = None) -> str:
         """The verdict as a table prints it, ``margin`` the margin in display units (default:
         the quantity's own)."""

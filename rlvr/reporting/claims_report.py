@@ -51,11 +51,12 @@ def difference_cell(diff: Interval | None, quantity: str) -> str:
             f"{'paired' if diff.paired else 'Welch'}")
 
 
-def margin_cell(quantity: str) -> str:
-    """The quantity's equivalence margin d in display units: ``0.005 nats``, ``1 point``,
-    ``0.5 points`` (the tables print accuracy and its std in points)."""
+def margin_cell(quantity: str, margin: float | None = None) -> str:
+    """An equivalence margin d of ``quantity`` (default: its :data:`MARGINS` entry) in display
+    units: ``0.005 nats``, ``1 point``, ``0.5 points`` (the tables print accuracy and its std in
+    points)."""
     scale, _ = scale_of(quantity)
-    value = scale * MARGINS[quantity]
+    value = scale * (MARGINS[quantity] if margin is None else margin)
     if scale == 1.0:
         return f"{value:g} nats"
     return f"{value:g} point{'' if value == 1 else 's'}"
@@ -63,7 +64,7 @@ def margin_cell(quantity: str) -> str:
 
 def verdict_cell(judged: Verdict, quantity: str) -> str:
     """A verdict as the tables print it, the margin of ``equivalent`` in display units."""
-    return judged.describe(margin_cell(quantity))
+    return judged.describe(None if judged.margin is None else margin_cell(quantity, judged.margin))
 
 
 def verdict_of(claim: Claim, diff: Interval | None) -> str:

@@ -161,7 +161,7 @@ def check_report(differences: list[str], stored: str | None, here: str) -> str:
     the result re-derived on other hardware), or ``MISMATCH`` and the differences,
     its first line saying ``the hardware differs`` with both machines when the stored file
     (``stored``: its ``Machine:`` line) was made on another CPU or under other kernel pins (and
-    :data:`VENDOR_NOTE` when the two CPUs are of two vendors under the MKL pin), or that it
+    :data:`VENDOR_NOTE` when the two CPUs are of two vendors, both under the MKL pin), or that it
     names no machine."""
     if not differences:
         if stored is not None and not same_hardware(stored, here):
@@ -173,6 +173,7 @@ def check_report(differences: list[str], stored: str | None, here: str) -> str:
     elif not same_hardware(stored, here):
         head += f": the hardware differs: stored on {stored}; re-run on {here}"
         vendors = {cpu_vendor(stored), cpu_vendor(here)}
-        if len(vendors) == 2 and None not in vendors and "MKL_CBWR=AVX2" in stored:
+        if (len(vendors) == 2 and None not in vendors
+                and all("MKL_CBWR=AVX2" in line for line in (stored, here))):
             head += f" ({VENDOR_NOTE})"
     return "\n".join([head, *differences])

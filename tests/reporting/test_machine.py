@@ -107,3 +107,5 @@ def test_a_mismatch_between_vendors_under_the_mkl_pin_names_mkls_vendor_branch()
     assert machine.VENDOR_NOTE not in machine.check_report(["x"], other_amd, stored)
     unpinned = machine.describe(AVX2_CPU, MAPS, {})
     assert machine.VENDOR_NOTE not in machine.check_report(["x"], unpinned, here)
+    assert machine.VENDOR_NOTE not in machine.check_report(["x"], stored,
+                                                           machine.describe(AMX_CPU, MAPS, {}))

@@ -1,6 +1,7 @@
 """The protocol-noise report: window values, seed stds and the one-configuration check, on
 hand-made runs."""
 
+import argparse
 import importlib.util
 import json
 import math
@@ -87,3 +88,9 @@ def test_paired_difference_removes_what_a_seed_does_to_both_rows(tmp_path):
             in text)
     unpaired = math.sqrt(0.01 + ((42.5 - 52) ** 2 + (51.5 - 52) ** 2 + (62 - 52) ** 2) / 2 / 1e4)
     assert f"| 0.50 | {100 * unpaired:.2f} | 3 |" in text
+
+
+@pytest.mark.parametrize("text", ["0", "-2"])
+def test_a_window_under_one_evaluation_is_refused(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="a window is >= 1 evaluation"):
+        protocol_noise.window_size(text)

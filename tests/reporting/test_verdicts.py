@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rlvr.reporting.claims import CLAIMS, MARGINS, check, every_step, verdict
+from rlvr.reporting.claims import CLAIMS, MARGINS, Verdict, check, every_step, verdict
 from rlvr.reporting.claims_report import verdict_cell
 from rlvr.reporting.collect import RunRecords, finished_runs
 from rlvr.reporting.stats import (
@@ -126,6 +126,15 @@ def test_an_equivalence_margin_prints_in_the_units_of_the_tables_values(quantity
     judged = verdict(_interval(0.0, 0.0001), MARGINS[quantity])
     assert judged.label == "equivalent" and judged.margin == MARGINS[quantity]
     assert verdict_cell(judged, quantity) == printed
+
+
+def test_a_verdict_prints_the_margin_it_was_judged_with():
+    assert verdict_cell(Verdict("equivalent", margin=0.02), "accuracy") == \
+        "equivalent within ±2 points"
+    with pytest.raises(ValueError, match="'equivalent' verdict only"):
+        Verdict("equivalent")
+    with pytest.raises(ValueError, match="'equivalent' verdict only"):
+        Verdict("shown", margin=0.01)
 
 
 def test_unresolved_names_the_seeds_that_would_resolve_it():
