@@ -57,7 +57,7 @@ def margin_cell(quantity: str, margin: float | None = None) -> str:
     points)."""
     scale, _ = scale_of(quantity)
     value = scale * (MARGINS[quantity] if margin is None else margin)
-    if scale == 1.0:
+    if "entropy" in quantity:  # the one quantity scale_of leaves in its own units
         return f"{value:g} nats"
     return f"{value:g} point{'' if value == 1 else 's'}"
 
