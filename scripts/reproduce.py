@@ -34,14 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
-
 from rlvr import cli, console
-from rlvr.checks import register_schema, validate
+from rlvr.checks import register_schema
 from rlvr.config import RunConfig
 from rlvr.reporting import machine
 from rlvr.reporting.collect import RunRecords, finished_runs, trained_to
+from rlvr.reporting.planning import compose_run, row_overrides
 from rlvr.reporting.provenance import stored_machine
 from rlvr.reporting.render import (
     benchmark_columns,
@@ -71,18 +69,9 @@ class PlannedRun:
     resolved: dict[str, Any]
 
 
-def row_overrides(profile_overrides: tuple[str, ...], row: Row, seed: int, out: Path,
-                  extra: list[str]) -> list[str]:
-    steps = ["total_steps=0"] if row.algorithm is None else []
-    return [*profile_overrides, f"algorithm={row.algorithm or 'grpo'}", *row.overrides, *steps,
-            f"seed={seed}", f"output_dir={out}", *extra]
-
-
 def plan(overrides: list[str], row: Row, seed: int, out: Path) -> PlannedRun:
     """Compose and validate one run's configuration (no model is loaded)."""
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-    return PlannedRun(row, seed, out, validate(cfg), OmegaConf.to_container(cfg, resolve=True))
+    return PlannedRun(row, seed, out, *compose_run(overrides))
 
 
 def _minutes(seconds: float) -> str:

@@ -5,16 +5,20 @@
 
 Round 1 trains every row the claims compare (rlvr/reporting/claims.py ``CLAIMS``) for
 ``--start-seeds`` seeds; each later round adds ``--add-seeds`` seeds to the rows of the claims
-still ``unresolved`` (or with one seed), up to ``--max-seeds``. Runs are trained by
-``scripts/reproduce.py <table> --rows ... --seeds ...`` into ``--runs`` (tables of the runs go
-to ``<runs>/_tables/``, never to results/), ``--workers`` at a time, worker w on core w
+still ``unresolved`` (or with one seed), up to ``--max-seeds``. The rows are trained as their
+run groups (rlvr/reporting/claim_runs.py): rows of one configuration train once, rows no claim
+evaluates train without evaluation, LoRA rows sync merged weights. Runs are trained by
+``scripts/reproduce.py <table> --rows ... --seeds ... <the group's overrides>`` into ``--runs``
+(``runs/claims`` by default, apart from the tables' runs; tables of the runs go to
+``<runs>/_tables/``, never to results/), ``--workers`` at a time, worker w on core w
 (``VLLM_CPU_OMP_THREADS_BIND=w``, one thread each, with the AVX2 kernel pins of
-``rlvr.reporting.machine.AVX2_PIN``). A round starts only when its runs, at the core-minutes
+``rlvr.reporting.machine.AVX2_PIN``), each run dealt to the core with the least work so far (a
+run without evaluation counts half). A round starts only when its runs, at the core-minutes
 per run measured so far (``--minutes-per-run`` before any; ``round_minutes``), fit in what is
 left of the budget. Then it writes the claims table
 (``rlvr.reporting.claims_report``) over every trained seed to ``--out``, with the seeds per
-row, the rounds, whether every claim resolved or the budget ran out, and
-``Wall time: N min on <workers> cores``.
+row, the rounds, whether every claim resolved or the budget ran out, how the runs were trained
+with the command that re-derives one of them, and ``Wall time: N min on <workers> cores``.
 """
 
 from __future__ import annotations
@@ -30,12 +34,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlvr.reporting.claim_runs import (
+    NO_EVALUATION,
+    RowKey,
+    RunGroup,
+    group_of,
+    run_dir,
+    run_groups,
+)
 from rlvr.reporting.claims import CLAIMS
 from rlvr.reporting.claims_report import claims_table
 from rlvr.reporting.collect import is_finished
 from rlvr.reporting.machine import AVX2_PIN
 from rlvr.reporting.provenance import footer
-from rlvr.reporting.tables import TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 RESOLVED_LABELS = ("shown", "contradicted", "equivalent")
@@ -43,11 +54,13 @@ RESOLVED_LABELS = ("shown", "contradicted", "equivalent")
 
 @dataclass(frozen=True)
 class Job:
-    """One reproduce.py call: a table's rows for some seeds."""
+    """One reproduce.py call: a table's rows for some seeds, with the claims' ``overrides`` of
+    their run group (``rlvr.reporting.claim_runs``)."""
 
     table: str
     rows: tuple[str, ...]
     seeds: tuple[int, ...]
+    overrides: tuple[str, ...] = ()
 
     @property
     def runs(self) -> int:
@@ -72,24 +85,44 @@ def wanted_seeds(current: dict[tuple[str, str], int], labels: dict[int, str], ad
     return out
 
 
-def jobs_for(profile: str, runs_root: Path, seeds: dict[tuple[str, str], int]) -> list[Job]:
-    """The reproduce.py calls that train the (table, row, seed) runs not finished yet, grouped
-    per table and seed set."""
-    missing: dict[tuple[str, tuple[int, ...]], list[str]] = {}
-    for (table_name, row_id), count in sorted(seeds.items()):
-        table = TABLES[table_name]
-        row = next(r for r in table.rows if r.id == row_id)
+def jobs_for(profile: str, runs_root: Path, seeds: dict[RowKey, int],
+             groups: list[RunGroup]) -> list[Job]:
+    """The reproduce.py calls that train the runs not finished yet: per run group the most seeds
+    any of its rows wants, trained as its first row with the group's overrides; calls grouped
+    per table, seed set and overrides."""
+    wanted: dict[RunGroup, int] = {}
+    for key, count in seeds.items():
+        group = group_of(groups, key)
+        wanted[group] = max(wanted.get(group, 0), count)
+    missing: dict[tuple[str, tuple[int, ...], tuple[str, ...]], list[str]] = {}
+    for group, count in sorted(wanted.items(), key=lambda item: item[0].trained):
         todo = tuple(s for s in range(count)
-                     if not is_finished(table.run_dir(runs_root, profile, row, s)))
+                     if not any(is_finished(run_dir(runs_root, profile, m, s))
+                                for m in group.members))
         if todo:
-            missing.setdefault((table_name, todo), []).append(row_id)
-    return [Job(t, tuple(rows), s) for (t, s), rows in missing.items()]
+            table, row = group.trained
+            missing.setdefault((table, todo, group.overrides), []).append(row)
+    return [Job(t, tuple(rows), s, o) for (t, s, o), rows in missing.items()]
 
 
 def split(jobs: list[Job], workers: int) -> list[list[Job]]:
-    """Jobs one run each (table, row, seed), dealt round-robin to ``workers`` queues."""
-    singles = [Job(j.table, (row,), (seed,)) for j in jobs for row in j.rows for seed in j.seeds]
-    return [singles[w::workers] for w in range(workers)]
+    """Jobs one run each (table, row, seed), each dealt to the queue with the least work so far,
+    the longest first: a run without evaluation counts half (``run_weight``)."""
+    singles = [Job(j.table, (row,), (seed,), j.overrides)
+               for j in jobs for row in j.rows for seed in j.seeds]
+    queues: list[list[Job]] = [[] for _ in range(workers)]
+    loads = [0.0] * workers
+    for job in sorted(singles, key=run_weight, reverse=True):
+        w = loads.index(min(loads))
+        queues[w].append(job)
+        loads[w] += run_weight(job)
+    return queues
+
+
+def run_weight(job: Job) -> float:
+    """A run's work relative to one with evaluation: about half without (a tiny_lownoise run's
+    eleven evaluations take about as long as its 50 steps)."""
+    return 0.5 if set(NO_EVALUATION) <= set(job.overrides) else 1.0
 
 
 def run_queues(queues: list[list[Job]], profile: str, runs_root: Path,
@@ -104,7 +137,8 @@ def run_queues(queues: list[list[Job]], profile: str, runs_root: Path,
         script = " && ".join(shlex.join([
             sys.executable, str(REPO / "scripts" / "reproduce.py"), job.table, "--profile",
             profile, "--rows", *job.rows, "--seeds", *map(str, job.seeds), "--runs",
-            str(runs_root), "--out", str(runs_root / "_tables" / job.table)]) for job in queue)
+            str(runs_root), "--out", str(runs_root / "_tables" / job.table), *job.overrides])
+            for job in queue)
         procs.append(launch(["bash", "-c", script], env))
     failed = [p.args for p in procs if p.wait() != 0]
     if failed:
@@ -120,6 +154,19 @@ def round_minutes(runs: int, workers: int, elapsed_min: float, trained: int,
     return run_min * math.ceil(runs / workers)
 
 
+def trained_as(groups: list[RunGroup], profile: str, runs_root: Path) -> str:
+    """How the claims' runs were trained (rlvr/reporting/claim_runs.py), and the command that
+    re-derives one of them."""
+    parts = [f"{g.describe()}: {' '.join(g.overrides) or 'as the table'}" for g in groups]
+    first = next(g for g in groups if not g.overrides)
+    table, row = first.trained
+    check = shlex.join(["python", "scripts/reproduce.py", table, "--profile", profile, "--runs",
+                        str(runs_root), "--out", str(runs_root / "_tables" / table), "--check",
+                        row, "0"])
+    return (f"Runs (under `{runs_root}`, the profile's overrides and these): "
+            f"{'; '.join(parts)}. Re-derive one (pinned as above): `{check}`.")
+
+
 def _launch(command: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
 
@@ -127,7 +174,8 @@ def _launch(command: list[str], env: dict[str, str]) -> subprocess.Popen:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="tiny", choices=["tiny", "tiny_lownoise", "demo"])
-    parser.add_argument("--runs", default=str(REPO / "runs"))
+    parser.add_argument("--runs", default=str(REPO / "runs" / "claims"),
+                        help="a runs root of the claims' own (rlvr/reporting/claim_runs.py)")
     parser.add_argument("--budget-min", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--start-seeds", type=int, default=3)
@@ -142,13 +190,14 @@ def main() -> None:
     os.environ.update(AVX2_PIN)
     runs_root = Path(args.runs)
     started = time.perf_counter()
+    groups = run_groups(args.profile)
     labels = {i: "not run" for i in range(len(CLAIMS))}
     seeds: dict[tuple[str, str], int] = {}
     rounds, trained, stop = 0, 0, "every claim resolved"
     while True:
         nxt = wanted_seeds(seeds, labels, args.start_seeds if rounds == 0 else args.add_seeds,
                            args.max_seeds)
-        jobs = jobs_for(args.profile, runs_root, nxt)
+        jobs = jobs_for(args.profile, runs_root, nxt, groups)
         if nxt == seeds and not jobs:
             if not all(is_resolved(label) for label in labels.values()):
                 stop = f"unresolved claims reached --max-seeds {args.max_seeds}"
@@ -165,16 +214,17 @@ def main() -> None:
         run_queues(split(jobs, args.workers), args.profile, runs_root, _launch)
         trained += count
         seeds, rounds = nxt, rounds + 1
-        _, results = claims_table(args.profile, runs_root, list(range(max(seeds.values()))))
+        _, results = claims_table(args.profile, runs_root, list(range(max(seeds.values()))),
+                                  groups)
         labels = {i: str(results[c].verdict) for i, c in enumerate(CLAIMS)}
         if all(is_resolved(label) for label in labels.values()):
             break
     lines, results = claims_table(args.profile, runs_root,
-                                  list(range(max(seeds.values(), default=0))))
+                                  list(range(max(seeds.values(), default=0))), groups)
     minutes = (time.perf_counter() - started) / 60
     per_row = ", ".join(f"{t}/{r} {n}" for (t, r), n in sorted(seeds.items()))
     lines += ["", f"Seeds per row: {per_row}. Rounds: {rounds} ({trained} runs trained by this "
-              f"command). Stopped: {stop}.",
+              f"command). Stopped: {stop}.", "", trained_as(groups, args.profile, runs_root),
               "", f"Wall time: {minutes:.0f} min on {args.workers} core"
               f"{'s' if args.workers > 1 else ''}", "",
               footer(shlex.join(["python", "scripts/resolve_claims.py", *sys.argv[1:]]))]

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from rlvr.reporting import provenance
+from rlvr.reporting.claim_runs import NO_EVALUATION
 from rlvr.train import Trainer
 from tests.configs import tiny_run_config
 
@@ -132,6 +133,47 @@ def test_schedules_and_filtering_resume_to_the_uninterrupted_metrics(tmp_path, t
     if algorithm == "asym_adaptive":
         betas = [(r["algorithm/beta_pos"], r["algorithm/beta_neg"]) for r in got]
         assert betas[0] == (0.9, 0.4) and len(set(betas)) == 3
+
+
+def test_a_run_without_evaluation_trains_as_the_run_evaluated_at_every_step(tmp_path,
+                                                                           tiny_model_dir):
+    """The claims train their entropy-only rows without evaluation (claim_runs.NO_EVALUATION):
+    every step's metrics must equal those of the run that sampled evaluations before the first
+    step and after each one (vLLM rollouts and evaluation, temperature 1.0, each run its own
+    engine)."""
+    common = ["rollout=vllm", "total_steps=3", "eval.every_n_steps=1", SMALL_EVAL,
+              "prompts_per_step=2", "rollout.n=4", "rollout.max_new_tokens=24"]
+    for name, extra in (("evaluated", ()), ("silent", NO_EVALUATION)):
+        trainer = Trainer(tiny_run_config(tmp_path / name, *common, *extra), {})
+        try:
+            trainer.fit()
+        finally:
+            trainer.close()
+    evaluated, silent = _metrics(tmp_path / "evaluated"), _metrics(tmp_path / "silent")
+    assert [r["step"] for r in evaluated if "eval/average" in r] == [0, 1, 2, 3]
+    assert not any("eval/average" in r for r in silent)
+    assert [r for r in evaluated if "eval/average" not in r] == silent
+    assert len(silent) == 3
+
+
+@pytest.mark.parametrize("lora_sync", ["adapter", "merged"])
+def test_a_lora_run_samples_from_the_policy_it_trains_under_either_sync(tmp_path, tiny_model_dir,
+                                                                        lora_sync):
+    """The tiny SA-AH rows train LoRA through vLLM, the claims' with the merged sync
+    (claim_runs.MERGED_LORA): after each update the engine must sample from the learner's
+    policy, so the sampler's log-probs match the learner's recomputed ones to float32 rounding
+    at step 3 (an engine left one update behind differs by what the lr 2e-3 update moved)."""
+    trainer = Trainer(tiny_run_config(
+        tmp_path, "rollout=vllm", "learner=lora", "learner.lr=2e-3", "total_steps=3",
+        "prompts_per_step=2", "rollout.n=4", "rollout.max_new_tokens=24",
+        f"rollout.lora_sync={lora_sync}", "algorithm=sa_ah_grpo"), {})
+    try:
+        trainer.fit()
+    finally:
+        trainer.close()
+    steps = _metrics(tmp_path)
+    assert [r["step"] for r in steps] == [1, 2, 3]
+    assert all(r["mismatch/abs_logp_diff_max"] < 1e-3 for r in steps)
 
 
 def _train_command(run_dir: Path, *extra: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from rlvr.reporting.claim_runs import RunGroup, claim_runs, run_groups
 from rlvr.reporting.claims import (
     CLAIMS,
     EQUIVALENCE_LEVEL,
@@ -17,7 +18,7 @@ from rlvr.reporting.claims import (
     check,
     verdict,
 )
-from rlvr.reporting.collect import finished_runs, mean_std
+from rlvr.reporting.collect import mean_std
 from rlvr.reporting.stats import Interval
 from rlvr.reporting.tables import TABLES
 
@@ -82,12 +83,14 @@ def steps_cell(result: ClaimResult) -> str:
             f"{sum(result.steps.other)} on the other")
 
 
-def claims_table(profile: str, runs_root: Path, seeds: list[int] | None = None
+def claims_table(profile: str, runs_root: Path, seeds: list[int] | None = None,
+                 groups: list[RunGroup] | None = None
                  ) -> tuple[list[str], dict[Claim, ClaimResult]]:
     """The markdown lines of the claims table over the finished runs among ``seeds`` (default:
-    the profile's), and each claim's result."""
-    runs = {name: finished_runs(TABLES[name], profile, runs_root, seeds)
-            for name in dict.fromkeys(c.table for c in CLAIMS)}
+    the profile's), rows of one configuration sharing their runs (``groups``, default
+    ``claim_runs.run_groups(profile)``), and each claim's result."""
+    runs = claim_runs(groups if groups is not None else run_groups(profile), profile, runs_root,
+                      seeds)
     results: dict[Claim, ClaimResult] = {}
     margins = ", ".join(f"{q.removesuffix(' (nats)')} {margin_cell(q)}" for q in MARGINS)
     lines = [f"# The papers' claims on the `{profile}` profile", "",
@@ -105,8 +108,8 @@ def claims_table(profile: str, runs_root: Path, seeds: list[int] | None = None
              "| d whole run | d late window | every step | verdict |",
              "|---|---|---|---|---|---|---|---|---|"]
     for claim in CLAIMS:
-        result = results[claim] = check(claim, runs[claim.table],
-                                        TABLES[claim.table].selection(profile))
+        compared = {r: runs[(claim.table, r)] for r in (claim.row, claim.baseline)}
+        result = results[claim] = check(claim, compared, TABLES[claim.table].selection(profile))
         q = claim.quantity
         row = " / ".join(values_cell(result.row[w], q) for w in WINDOWS)
         base = " / ".join(values_cell(result.baseline[w], q) for w in WINDOWS)

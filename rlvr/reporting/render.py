@@ -18,11 +18,12 @@ _SEED = re.compile(r"^seed(?P<seed>\d+)$")
 
 
 def benchmark_columns(runs: dict[str, list[RunRecords]], selection: str) -> list[str]:
-    """The avg@k metric keys present in the reported evaluations, in first-seen order."""
+    """The avg@k metric keys present in the reported evaluations, in first-seen order (runs
+    trained without evaluation have none)."""
     columns: list[str] = []
     for records in runs.values():
         for run in records:
-            for key in run.selected_eval(selection):
+            for key in run.selected_eval(selection) if run.evals else ():
                 if _BENCH.match(key) and key not in columns:
                     columns.append(key)
     return columns
@@ -45,15 +46,17 @@ def _cell(values: list[float]) -> str:
 
 def row_values(records: list[RunRecords], columns: list[str], selection: str
                ) -> dict[str, list[float]]:
-    """Per reported quantity, one value per seed."""
+    """Per reported quantity, one value per seed; NaN (shown ``-``) for the evaluation values
+    of a run trained without evaluation (the claims' entropy-only rows,
+    ``rlvr.reporting.claim_runs``)."""
     out: dict[str, list[float]] = {c: [] for c in
                                    [*columns, "eval/average", "best", "entropy", "eval_std"]}
     for run in records:
-        chosen = run.selected_eval(selection)
+        chosen = run.selected_eval(selection) if run.evals else {}
         for c in columns:
             out[c].append(chosen.get(c, math.nan))
-        out["eval/average"].append(chosen["eval/average"])
-        out["best"].append(max(r["eval/average"] for r in run.evals))
+        out["eval/average"].append(chosen.get("eval/average", math.nan))
+        out["best"].append(max((r["eval/average"] for r in run.evals), default=math.nan))
         entropies = run.curve("train/entropy")[1]
         out["entropy"].append(entropies[-1] if entropies else math.nan)
         out["eval_std"].append(run.eval_spread()[1])

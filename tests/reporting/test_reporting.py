@@ -229,3 +229,28 @@ def test_seed_study_pools_the_std_over_the_study_seeds(tmp_path):
     d = 100 * sum(a - g for a, g in zip(accuracies["asym_grpo"], accuracies["grpo"][:3],
                                         strict=False)) / 3
     assert "(n=3)" in claim and "(n=5)" in claim and f"| {d:+.2f} [" in claim
+
+
+def test_a_run_trained_without_evaluation_shows_its_entropy_and_no_accuracy(tmp_path):
+    """The claims' entropy-only rows train without evaluation (rlvr/reporting/claim_runs.py):
+    their table line has '-' for every accuracy and their last entropy, next to a row that was
+    evaluated; table.csv keeps NaN, which --check compares as equal."""
+    table = TABLES["table2"]
+    evaluated = _write_run(tmp_path / "g0", [(0, 0.5, 0.1), (10, 0.7, 0.3)], [0.4])
+    silent = tmp_path / "p0"
+    silent.mkdir()
+    (silent / "metrics.jsonl").write_text("".join(json.dumps(
+        {"step": s, "adv/reward_mean": 0.5, "train/entropy": e}) + "\n"
+        for s, e in ((1, 0.6), (2, 0.35))))
+    (silent / "summary.json").write_text("{}")
+    runs = {"grpo": [RunRecords.load(evaluated)], "pos_only": [RunRecords.load(silent)]}
+    markdown = render_table(table, "tiny", runs, {}, tmp_path / "out", "cmd", "setting")
+    row = next(line for line in markdown.splitlines() if line.startswith("| Pos-Only |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:5] == ["-"] * 4, "math500, aime24, average, best avg: not evaluated"
+    assert cells[5:7] == ["0.350", "-"], "its last entropy; no spread of evaluations"
+    line = next(x for x in read_seed_lines(tmp_path / "out" / "table.csv")
+                if x["row"] == "pos_only" and x["seed"] == "0")
+    assert math.isnan(float(line["average"])) and float(line["entropy"]) == 0.35
+    grpo = next(line for line in markdown.splitlines() if line.startswith("| GRPO |"))
+    assert grpo.split("|")[1:3] == [" GRPO ", " 70.0 "]
