@@ -44,15 +44,18 @@ def seed_study(profile: str, runs_root: Path, seeds: list[int] | None) -> list[s
     lines = ["", f"## Seeds needed to resolve a {100 * EFFECT:.0f}-point accuracy difference", "",
              f"Seeds read: {', '.join(map(str, seeds)) if seeds else 'the profile seeds'}. "
              "Pooled per-seed std of the reported accuracy over the table's trained rows with "
-             ">= 2 seeds; seeds per row for a two-sided Welch test at 5 % with 80 % power "
-             "(rlvr/reporting/stats.py `seeds_needed`).", "",
+             ">= 2 evaluated seeds; seeds per row for a two-sided Welch test at 5 % with 80 % "
+             "power (rlvr/reporting/stats.py `seeds_needed`).", "",
              "| table | rows (seeds each) | pooled seed std (points) | seeds per row |",
              "|---|---|---|---|"]
     for name in names:
         selection = TABLES[name].selection(profile)
         trained = {row.id for row in TABLES[name].rows if row.algorithm is not None}
+        # make claims trains the rows that only entropy claims read without evaluation
+        evaluated = {row: [r for r in records if r.evals] for row, records in runs[name].items()
+                     if row in trained}
         samples = {row: [r.selected_eval(selection)["eval/average"] for r in records]
-                   for row, records in runs[name].items() if row in trained and len(records) >= 2}
+                   for row, records in evaluated.items() if len(records) >= 2}
         if not samples:
             lines.append(f"| {name} | 0 | - | - |")
             continue

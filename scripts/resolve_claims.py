@@ -13,18 +13,19 @@ evaluates train without evaluation, LoRA rows sync merged weights. Runs are trai
 ``<runs>/_tables/``, never to results/), ``--workers`` at a time, worker w on core w
 (``VLLM_CPU_OMP_THREADS_BIND=w``, one thread each, with the AVX2 kernel pins of
 ``rlvr.reporting.machine.AVX2_PIN``), each run dealt to the core with the least work so far (a
-run without evaluation counts half). A round starts only when its runs, at the core-minutes
-per run measured so far (``--minutes-per-run`` before any; ``round_minutes``), fit in what is
-left of the budget. Then it writes the claims table
-(``rlvr.reporting.claims_report``) over every trained seed to ``--out``, with the seeds per
-row, the rounds, whether every claim resolved or the budget ran out, how the runs were trained
-with the command that re-derives one of them, and ``Wall time: N min on <workers> cores``.
+run without evaluation counts half). A round starts only when its busiest core, at the
+core-minutes per unit of that work measured so far (``--minutes-per-run`` before any;
+``round_minutes``), fits in what is left of the budget. At the end the tables of the runs are
+written over every trained seed (``<runs>/_tables/<table>/``, what ``reproduce.py --check``
+compares with), and the claims table (``rlvr.reporting.claims_report``) to ``--out``, with the
+seeds per run group, the rounds, whether every claim resolved or the budget ran out, how the
+runs were trained with the command that re-derives one of them, and ``Wall time: N min on
+<workers> cores``.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shlex
 import subprocess
@@ -120,9 +121,14 @@ def split(jobs: list[Job], workers: int) -> list[list[Job]]:
 
 
 def run_weight(job: Job) -> float:
-    """A run's work relative to one with evaluation: about half without (a tiny_lownoise run's
-    eleven evaluations take about as long as its 50 steps)."""
+    """A run's work relative to one with evaluation: half without (a tiny_lownoise run's eleven
+    evaluations take about as long as its 50 steps; under ``tiny`` the share is smaller, and the
+    minutes per unit of weight that ``round_minutes`` measures absorb the difference)."""
     return 0.5 if set(NO_EVALUATION) <= set(job.overrides) else 1.0
+
+
+def queue_weight(queue: list[Job]) -> float:
+    return sum(run_weight(job) * job.runs for job in queue)
 
 
 def run_queues(queues: list[list[Job]], profile: str, runs_root: Path,
@@ -145,30 +151,59 @@ def run_queues(queues: list[list[Job]], profile: str, runs_root: Path,
         raise SystemExit(f"error: a training run failed: {failed[0][-1][:300]}")
 
 
-def round_minutes(runs: int, workers: int, elapsed_min: float, trained: int,
-                  default_run_min: float) -> float:
-    """Wall minutes a round of ``runs`` takes on ``workers`` cores: each run takes one core for
-    the minutes the runs so far took (``elapsed_min`` on ``workers`` cores over ``trained``
-    runs; ``default_run_min`` before any), the cores taking ceil(runs / workers) runs each."""
-    run_min = elapsed_min * workers / trained if trained else default_run_min
-    return run_min * math.ceil(runs / workers)
+def round_minutes(queues: list[list[Job]], workers: int, elapsed_min: float,
+                  trained_weight: float, default_run_min: float) -> float:
+    """Wall minutes a round takes: its busiest queue's weight (``run_weight``) times the minutes a
+    unit of weight took one core so far (``elapsed_min`` on ``workers`` cores over the
+    ``trained_weight`` trained; ``default_run_min`` before any)."""
+    unit_min = elapsed_min * workers / trained_weight if trained_weight else default_run_min
+    return unit_min * max((queue_weight(q) for q in queues), default=0.0)
+
+
+def report_tables(groups: list[RunGroup], profile: str, runs_root: Path, seeds: int,
+                  launch: Callable[[list[str], dict[str, str]], subprocess.Popen]) -> None:
+    """Write ``<runs>/_tables/<table>/`` over all ``seeds`` of the rows each table trained
+    (``reproduce.py --report-only``, with the overrides all its groups share, so that the rows
+    plan as they trained): what ``--check`` compares a re-run with."""
+    for table in dict.fromkeys(g.trained[0] for g in groups):
+        mine = [g for g in groups if g.trained[0] == table]
+        shared = [o for o in mine[0].overrides if all(o in g.overrides for g in mine)]
+        command = [sys.executable, str(REPO / "scripts" / "reproduce.py"), table, "--profile",
+                   profile, "--rows", *(g.trained[1] for g in mine), "--seeds",
+                   *map(str, range(seeds)), "--runs", str(runs_root), "--out",
+                   str(runs_root / "_tables" / table), "--report-only", *shared]
+        if launch(command, {**os.environ, **AVX2_PIN, "PYTHONPATH": str(REPO)}).wait() != 0:
+            raise SystemExit(f"error: the {table} table of the claims' runs failed")
 
 
 def trained_as(groups: list[RunGroup], profile: str, runs_root: Path) -> str:
     """How the claims' runs were trained (rlvr/reporting/claim_runs.py), and the command that
-    re-derives one of them."""
+    re-derives one of them (a group trained as its table states, seed 0) under the pins the
+    runs trained with."""
     parts = [f"{g.describe()}: {' '.join(g.overrides) or 'as the table'}" for g in groups]
-    first = next(g for g in groups if not g.overrides)
-    table, row = first.trained
-    check = shlex.join(["python", "scripts/reproduce.py", table, "--profile", profile, "--runs",
-                        str(runs_root), "--out", str(runs_root / "_tables" / table), "--check",
-                        row, "0"])
-    return (f"Runs (under `{runs_root}`, the profile's overrides and these): "
-            f"{'; '.join(parts)}. Re-derive one (pinned as above): `{check}`.")
+    lines = [f"Runs: the profile's overrides and these: {'; '.join(parts)}."]
+    plain = next((g for g in groups if not g.overrides), None)
+    if plain is not None:
+        table, row = plain.trained
+        where = runs_root.resolve()
+        shown = where.relative_to(REPO) if where.is_relative_to(REPO) else where
+        pins = " ".join(f"{k}={v}" for k, v in {**AVX2_PIN, "OMP_NUM_THREADS": "1",
+                                                "VLLM_CPU_OMP_THREADS_BIND": "0"}.items())
+        check = shlex.join(["python", "scripts/reproduce.py", table, "--profile", profile,
+                            "--runs", str(shown), "--out", str(shown / "_tables" / table),
+                            "--check", row, "0"])
+        lines.append(f"Re-derive one: `{pins} {check}`.")
+    return " ".join(lines)
 
 
 def _launch(command: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+
+
+def seeds_per_group(groups: list[RunGroup], seeds: dict[RowKey, int]) -> str:
+    """``flip_test/grpo (also pos_reweight/grpo) 3, ...``: the seeds each group trained."""
+    return ", ".join(f"{g.describe()} {max(seeds.get(m, 0) for m in g.members)}"
+                     for g in groups)
 
 
 def main() -> None:
@@ -192,8 +227,8 @@ def main() -> None:
     started = time.perf_counter()
     groups = run_groups(args.profile)
     labels = {i: "not run" for i in range(len(CLAIMS))}
-    seeds: dict[tuple[str, str], int] = {}
-    rounds, trained, stop = 0, 0, "every claim resolved"
+    seeds: dict[RowKey, int] = {}
+    rounds, trained, trained_weight, stop = 0, 0, 0.0, "every claim resolved"
     while True:
         nxt = wanted_seeds(seeds, labels, args.start_seeds if rounds == 0 else args.add_seeds,
                            args.max_seeds)
@@ -204,26 +239,31 @@ def main() -> None:
             break
         elapsed = (time.perf_counter() - started) / 60
         count = sum(j.runs for j in jobs)
-        needed = round_minutes(count, args.workers, elapsed, trained, args.minutes_per_run)
+        queues = split(jobs, args.workers)
+        needed = round_minutes(queues, args.workers, elapsed, trained_weight,
+                               args.minutes_per_run)
         if count and elapsed + needed > args.budget_min:
             stop = (f"budget of {args.budget_min:g} min ran out: round {rounds + 1} "
                     f"({count} runs, ~{needed:.0f} min) did not fit")
             break
         print(f"round {rounds + 1}: {count} runs on {args.workers} workers "
               f"(elapsed {elapsed:.1f} min)", flush=True)
-        run_queues(split(jobs, args.workers), args.profile, runs_root, _launch)
+        run_queues(queues, args.profile, runs_root, _launch)
         trained += count
+        trained_weight += sum(queue_weight(q) for q in queues)
         seeds, rounds = nxt, rounds + 1
         _, results = claims_table(args.profile, runs_root, list(range(max(seeds.values()))),
                                   groups)
         labels = {i: str(results[c].verdict) for i, c in enumerate(CLAIMS)}
         if all(is_resolved(label) for label in labels.values()):
             break
-    lines, results = claims_table(args.profile, runs_root,
-                                  list(range(max(seeds.values(), default=0))), groups)
+    most = max(seeds.values(), default=0)
+    lines, results = claims_table(args.profile, runs_root, list(range(most)), groups)
+    if most:
+        report_tables(groups, args.profile, runs_root, most, _launch)
     minutes = (time.perf_counter() - started) / 60
-    per_row = ", ".join(f"{t}/{r} {n}" for (t, r), n in sorted(seeds.items()))
-    lines += ["", f"Seeds per row: {per_row}. Rounds: {rounds} ({trained} runs trained by this "
+    lines += ["", f"Seeds per run group: {seeds_per_group(groups, seeds)}. Rounds: {rounds} "
+              f"({trained} runs trained by this "
               f"command). Stopped: {stop}.", "", trained_as(groups, args.profile, runs_root),
               "", f"Wall time: {minutes:.0f} min on {args.workers} core"
               f"{'s' if args.workers > 1 else ''}", "",

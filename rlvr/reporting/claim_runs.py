@@ -4,10 +4,12 @@ Each claim of ``rlvr.reporting.claims.CLAIMS`` compares two rows of one table. `
 (``scripts/resolve_claims.py``) trains those rows with the table's profile and three savings,
 none of which changes the quantity a claim reads from the configuration the table states:
 
-- **Shared runs.** Rows whose runs are one configuration (the same ``rlvr.run_dir.identity`` at
-  the same seed; under the tiny profiles pos_reweight's GRPO is flip_test's) form a group: its
-  first row in claim order is trained, and every row of the group reads, per seed, the first
-  finished run of the group (``claim_runs``).
+- **Shared runs.** Rows whose runs are one configuration (every setting equal at the same seed
+  but where the run is filed, ``experiment_name`` and ``output_dir``: the evaluation schedule
+  and ``total_steps`` included, which a run's identity may leave out; under the tiny profiles
+  pos_reweight's GRPO is flip_test's) form a group: its first row in claim order is trained,
+  and every row of the group reads, per seed, the run of the first member that finished it
+  (``claim_runs``).
 - **No evaluation where no claim reads one.** A group whose claims all read the training log
   (entropy) trains with ``eval.at_start=false eval.every_n_steps=0 eval.at_end=false``. The
   evaluation schedule is not part of a run's identity: evaluation samples from streams of its
@@ -24,19 +26,23 @@ reproduced later never reports a run trained without evaluation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+from rlvr.config import RunConfig
 from rlvr.reporting.claims import CLAIMS
 from rlvr.reporting.collect import RunRecords, is_finished
 from rlvr.reporting.planning import compose_run, row_overrides
 from rlvr.reporting.tables import TABLES, Row
-from rlvr.run_dir import fingerprint, identity
+from rlvr.run_dir import fingerprint
+from rlvr.tracking import flatten
 
 # Quantities a claim reads from the training log alone (metrics.jsonl's step records).
 TRAINING_LOG_QUANTITIES = ("entropy (nats)",)
 NO_EVALUATION = ("eval.at_start=false", "eval.every_n_steps=0", "eval.at_end=false")
 MERGED_LORA = ("rollout.lora_sync=merged",)
+FILING_KEYS = ("experiment_name", "output_dir")
 
 RowKey = tuple[str, str]  # (table, row id)
 
@@ -76,21 +82,26 @@ def table_row(key: RowKey) -> Row:
     return next(r for r in TABLES[table].rows if r.id == row_id)
 
 
+def settings(run: RunConfig) -> dict[str, Any]:
+    """Every setting of ``run`` (flattened) but where it is filed (``FILING_KEYS``)."""
+    return {k: v for k, v in flatten(asdict(run)).items() if k not in FILING_KEYS}
+
+
 def run_groups(profile: str) -> list[RunGroup]:
-    """The claimed rows grouped by their runs' configuration (seed 0, composed without a model;
-    the placeholder output directory is not part of the identity), in claim order."""
-    by_identity: dict[str, list[RowKey]] = {}
+    """The claimed rows grouped by their runs' configuration (``settings``, seed 0, composed
+    without a model), in claim order."""
+    by_settings: dict[str, list[RowKey]] = {}
     lora: dict[str, bool] = {}
     for key in claimed_rows():
         table = TABLES[key[0]]
         out = table.run_dir(Path("runs"), profile, table_row(key), 0)
         run, _ = compose_run(row_overrides(table.profile(profile).overrides, table_row(key), 0,
                                            out))
-        name = fingerprint(identity(run))
-        by_identity.setdefault(name, []).append(key)
+        name = fingerprint(settings(run))
+        by_settings.setdefault(name, []).append(key)
         lora[name] = run.learner.lora.enabled
     groups = []
-    for name, members in by_identity.items():
+    for name, members in by_settings.items():
         overrides = () if any(reads_evaluations(m) for m in members) else NO_EVALUATION
         groups.append(RunGroup(tuple(members), overrides + (MERGED_LORA if lora[name] else ())))
     return groups
@@ -107,7 +118,8 @@ def run_dir(runs_root: Path, profile: str, key: RowKey, seed: int) -> Path:
 def claim_runs(groups: list[RunGroup], profile: str, runs_root: Path,
                seeds: list[int] | None = None) -> dict[RowKey, list[RunRecords]]:
     """Each claimed row's finished runs among ``seeds`` (default: the profile's): per seed the
-    first finished run of its group's members (its own directory when its table trained it)."""
+    run of the first member of its group (in claim order) that finished it, so every member
+    reads the same runs (the tables' own runs, where ``make claims`` did not train the row)."""
     out: dict[RowKey, list[RunRecords]] = {}
     for group in groups:
         runs = []

@@ -47,8 +47,17 @@ def _cell(values: list[float]) -> str:
 def row_values(records: list[RunRecords], columns: list[str], selection: str
                ) -> dict[str, list[float]]:
     """Per reported quantity, one value per seed; NaN (shown ``-``) for the evaluation values
-    of a run trained without evaluation (the claims' entropy-only rows,
-    ``rlvr.reporting.claim_runs``)."""
+    of a row trained without evaluation (the claims' entropy-only rows,
+    ``rlvr.reporting.claim_runs``).
+
+    Raises:
+        ValueError: when some of the row's runs were evaluated and others not (their mean
+            would silently be over fewer seeds than the row shows).
+    """
+    silent = [str(run.path) for run in records if not run.evals]
+    if silent and len(silent) < len(records):
+        raise ValueError(f"{silent[0]} has no evaluation records, unlike the row's other runs: "
+                         "a row mixes runs trained with and without evaluation")
     out: dict[str, list[float]] = {c: [] for c in
                                    [*columns, "eval/average", "best", "entropy", "eval_std"]}
     for run in records:

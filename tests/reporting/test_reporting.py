@@ -254,3 +254,16 @@ def test_a_run_trained_without_evaluation_shows_its_entropy_and_no_accuracy(tmp_
     assert math.isnan(float(line["average"])) and float(line["entropy"]) == 0.35
     grpo = next(line for line in markdown.splitlines() if line.startswith("| GRPO |"))
     assert grpo.split("|")[1:3] == [" GRPO ", " 70.0 "]
+
+
+def test_a_row_mixing_evaluated_and_unevaluated_runs_is_refused(tmp_path):
+    """Its accuracy mean would be over fewer seeds than the row shows."""
+    evaluated = _write_run(tmp_path / "g0", [(0, 0.5, 0.1), (10, 0.7, 0.3)], [0.4])
+    silent = tmp_path / "g1"
+    silent.mkdir()
+    (silent / "metrics.jsonl").write_text(json.dumps(
+        {"step": 1, "adv/reward_mean": 0.5, "train/entropy": 0.3}) + "\n")
+    (silent / "summary.json").write_text("{}")
+    runs = {"grpo": [RunRecords.load(evaluated), RunRecords.load(silent)]}
+    with pytest.raises(ValueError, match="g1 has no evaluation records, unlike the row's other"):
+        render_table(TABLES["table2"], "tiny", runs, {}, tmp_path / "out", "cmd", "setting")

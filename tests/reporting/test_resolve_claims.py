@@ -81,9 +81,48 @@ def test_entropy_rows_train_without_evaluation_and_count_half_a_run(tmp_path):
         " ".join(resolve.NO_EVALUATION))
 
 
-def test_a_round_is_timed_by_the_core_minutes_of_the_runs_so_far():
-    """24 runs took 60 wall minutes on 2 cores: 5 core-minutes each, so 6 more runs on 2 cores
-    take 15 minutes and 5 runs (3 on one core) take 15 as well; before any run, the default."""
-    assert resolve.round_minutes(6, 2, 60.0, 24, 3.1) == 15.0
-    assert resolve.round_minutes(5, 2, 60.0, 24, 3.1) == 15.0
-    assert resolve.round_minutes(4, 2, 0.0, 0, 3.0) == 6.0
+def _queues(evaluated: int, silent: int) -> list[list]:
+    jobs = [resolve.Job("table2", ("grpo",), tuple(range(evaluated))),
+            resolve.Job("table2", ("pos_only",), tuple(range(silent)), resolve.NO_EVALUATION)]
+    return resolve.split([j for j in jobs if j.seeds], 2)
+
+
+def test_a_round_is_timed_by_its_busiest_core_at_the_minutes_per_unit_of_work_so_far():
+    """24 units of work took 60 wall minutes on 2 cores: 5 core-minutes each. 6 more evaluated
+    runs (3 per core) take 15 minutes, 5 (3 on one core) 15 as well, 2 evaluated and 2 silent
+    ones (1.5 units per core) 7.5; before any run, the default minutes per unit."""
+    assert resolve.round_minutes(_queues(6, 0), 2, 60.0, 24.0, 3.1) == 15.0
+    assert resolve.round_minutes(_queues(5, 0), 2, 60.0, 24.0, 3.1) == 15.0
+    assert resolve.round_minutes(_queues(2, 2), 2, 60.0, 24.0, 3.1) == 7.5
+    assert resolve.round_minutes(_queues(4, 0), 2, 0.0, 0.0, 3.0) == 6.0
+
+
+def test_the_report_names_each_group_and_a_check_command_pinned_as_the_runs(tmp_path):
+    groups = resolve.run_groups("tiny")
+    line = resolve.trained_as(groups, "tiny", REPO / "runs" / "claims")
+    assert "flip_test/grpo (also pos_reweight/grpo): as the table" in line
+    assert ("table2/pos_only: eval.at_start=false eval.every_n_steps=0 eval.at_end=false"
+            in line)
+    assert "sa_ah_1.5b/sa_ah_grpo: rollout.lora_sync=merged" in line
+    # the first group trained as its table states: flip_test's EntDecrease
+    command = line.split("Re-derive one: `")[1].rstrip("`.")
+    assert command.endswith("python scripts/reproduce.py flip_test --profile tiny --runs "
+                            "runs/claims --out runs/claims/_tables/flip_test --check "
+                            "ent_decrease 0")
+    for pin in ("OMP_NUM_THREADS=1", "VLLM_CPU_OMP_THREADS_BIND=0", "ATEN_CPU_CAPABILITY=avx2",
+                "MKL_CBWR=AVX2", "RLVR_VLLM_CPU_ISA=avx2"):
+        assert pin in command.split(" python ")[0]
+    seeds = {("flip_test", "grpo"): 3, ("pos_reweight", "grpo"): 6, ("table2", "pos_only"): 3}
+    counted = resolve.seeds_per_group(groups, seeds)
+    assert "flip_test/grpo (also pos_reweight/grpo) 6" in counted
+    assert "table2/pos_only 3" in counted and "table2/asym_grpo 0" in counted
+    launched = []
+    resolve.report_tables(groups, "tiny", tmp_path, 3,
+                          lambda command, env: launched.append(command) or Finished())
+    by_table = {c[2]: c for c in launched}
+    assert sorted(by_table) == ["flip_test", "pos_reweight", "sa_ah_1.5b", "table2"]
+    table2 = " ".join(by_table["table2"])
+    assert "--rows pos_only reinforce neg_only asym_grpo grpo --seeds 0 1 2" in table2
+    assert table2.endswith("--report-only"), "table2's groups share no override"
+    assert by_table["sa_ah_1.5b"][-1] == "rollout.lora_sync=merged"
+    assert "--rows pos_reweight " in " ".join(by_table["pos_reweight"])
