@@ -139,16 +139,22 @@ def test_a_run_without_evaluation_trains_as_the_run_evaluated_at_every_step(tmp_
                                                                            tiny_model_dir):
     """The claims train their entropy-only rows without evaluation (claim_runs.NO_EVALUATION):
     every step's metrics must equal those of the run that sampled evaluations before the first
-    step and after each one (vLLM rollouts and evaluation, temperature 1.0, each run its own
-    engine)."""
+    step and after each one (vLLM rollouts and evaluation, temperature 1.0). The second run
+    reuses the first's engine, as ``reproduce.py`` trains one seed after another (a second
+    in-process engine would lose vLLM's parallel groups when the first is collected)."""
     common = ["rollout=vllm", "total_steps=2", "eval.every_n_steps=1", SMALL_EVAL,
               "prompts_per_step=2", "rollout.n=4", "rollout.max_new_tokens=24"]
-    for name, extra in (("evaluated", ()), ("silent", NO_EVALUATION)):
-        trainer = Trainer(tiny_run_config(tmp_path / name, *common, *extra), {})
+    first = Trainer(tiny_run_config(tmp_path / "evaluated", *common), {})
+    try:
+        first.fit()
+        second = Trainer(tiny_run_config(tmp_path / "silent", *common, *NO_EVALUATION), {},
+                         engine=first.engine)
         try:
-            trainer.fit()
+            second.fit()
         finally:
-            trainer.close()
+            second.close()
+    finally:
+        first.close()
     evaluated, silent = _metrics(tmp_path / "evaluated"), _metrics(tmp_path / "silent")
     assert [r["step"] for r in evaluated if "eval/average" in r] == [0, 1, 2]
     assert not any("eval/average" in r for r in silent)
